@@ -1,0 +1,52 @@
+"""The data: what a workflow is and where a run stands. Pydantic models, no I/O."""
+
+from state._enums import OnTimeout, RunId, StepId, StepStatus, StepType, WorkflowStatus
+from state._errors import (
+    ActionNotFoundError,
+    CheckpointerError,
+    CircuitOpenError,
+    DefinitionProblem,
+    ExpressionError,
+    InvalidInputError,
+    MappingError,
+    OrchestratorError,
+    RunNotFoundError,
+    RunStateError,
+    StepFailedError,
+    StepTimeoutError,
+    WebhookError,
+    WebhookNotAllowedError,
+    WorkflowDefinitionError,
+    WorkflowTimeoutError,
+)
+from state._expression_syntax import ALLOWED_FUNCTIONS, NAMESPACE_ROOTS, check_expression
+from state._retry_policy import RetryPolicy
+
+__all__ = [
+    "ALLOWED_FUNCTIONS",
+    "NAMESPACE_ROOTS",
+    "ActionNotFoundError",
+    "CheckpointerError",
+    "CircuitOpenError",
+    "DefinitionProblem",
+    "ExpressionError",
+    "InvalidInputError",
+    "MappingError",
+    "OnTimeout",
+    "OrchestratorError",
+    "RetryPolicy",
+    "RunId",
+    "RunNotFoundError",
+    "RunStateError",
+    "StepFailedError",
+    "StepId",
+    "StepStatus",
+    "StepTimeoutError",
+    "StepType",
+    "WebhookError",
+    "WebhookNotAllowedError",
+    "WorkflowDefinitionError",
+    "WorkflowStatus",
+    "WorkflowTimeoutError",
+    "check_expression",
+]
