@@ -21,8 +21,19 @@ from state._errors import (
 )
 from state._expression_syntax import ALLOWED_FUNCTIONS, NAMESPACE_ROOTS, check_expression
 from state._retry_policy import RetryPolicy
+from state._run_state import EnterpriseWorkflowState, StepResult
+from state._step import ApprovalConfig, Condition, WebhookConfig, WorkflowStep
+from state._workflow import AdvancedWorkflow, SlaTargets
 
 __all__ = [
+    "AdvancedWorkflow",
+    "ApprovalConfig",
+    "Condition",
+    "EnterpriseWorkflowState",
+    "SlaTargets",
+    "StepResult",
+    "WebhookConfig",
+    "WorkflowStep",
     "ALLOWED_FUNCTIONS",
     "NAMESPACE_ROOTS",
     "ActionNotFoundError",

@@ -1,0 +1,116 @@
+"""`StepOutcome`: what running a step produced, and how it becomes a state update."""
+
+from __future__ import annotations
+
+import traceback as tb
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from state import StepResult, StepStatus
+
+
+def utc_iso(epoch: float) -> str:
+    """ISO-8601 UTC text of an epoch time."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
+
+
+def traceback_summary(exc: BaseException, limit: int = 4) -> str:
+    """The last frames of a traceback, short enough for state and audit."""
+    frames = tb.format_exception(type(exc), exc, exc.__traceback__, limit=-limit)
+    return "".join(frames)[-2000:]
+
+
+@dataclass
+class StepOutcome:
+    """The result of running one step (and, for containers, its children)."""
+
+    step_id: str
+    status: StepStatus
+    output: Any = None
+    attempts: int = 0
+    started: float = 0.0
+    finished: float = 0.0
+    cpu_seconds: float = 0.0
+    error: BaseException | None = None
+    reason: str | None = None
+    iterations: int | None = None
+    context_updates: dict[str, Any] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)
+    children: list[StepOutcome] = field(default_factory=list)
+    record_output: bool = True
+
+    @property
+    def ok(self) -> bool:
+        """Completed, or skipped on purpose."""
+        return self.status in (StepStatus.COMPLETED, StepStatus.SKIPPED)
+
+    def result(self) -> StepResult:
+        """The `StepResult` stored in state."""
+        err = self.error
+        return StepResult(
+            step_id=self.step_id, status=self.status, attempts=self.attempts,
+            started_at=utc_iso(self.started) if self.started else None,
+            finished_at=utc_iso(self.finished) if self.finished else None,
+            duration_seconds=round(max(0.0, self.finished - self.started), 6),
+            cpu_seconds=round(self.cpu_seconds, 6),
+            error_type=type(err).__name__ if err else None,
+            error=str(err) if err else None,
+            traceback=traceback_summary(err) if err else None,
+            reason=self.reason, iterations=self.iterations)
+
+    def flatten(self) -> list[StepOutcome]:
+        """This outcome and every nested child outcome."""
+        out = [self]
+        for child in self.children:
+            out.extend(child.flatten())
+        return out
+
+
+def outcome_update(outcome: StepOutcome) -> dict[str, Any]:
+    """The state update recording `outcome` and its children."""
+    results: dict[str, Any] = {}
+    step_results: dict[str, Any] = {}
+    usage: dict[str, Any] = {}
+    completed, failed, skipped = [], [], []
+    retries: dict[str, int] = {}
+    errors: dict[str, int] = {}
+    context: dict[str, Any] = {}
+    flags: list[str] = []
+    for item in outcome.flatten():
+        sid = item.step_id
+        step_results[sid] = item.result().model_dump(mode="json", exclude_none=True)
+        usage[sid] = {"wall_seconds": step_results[sid]["duration_seconds"],
+                      "cpu_seconds": step_results[sid]["cpu_seconds"],
+                      "attempts": item.attempts}
+        if item.status is StepStatus.COMPLETED:
+            completed.append(sid)
+            if item.record_output:
+                results[sid] = item.output
+        elif item.status is StepStatus.FAILED:
+            failed.append(sid)
+            if item.error is not None:
+                name = type(item.error).__name__
+                errors[name] = errors.get(name, 0) + 1
+        else:
+            skipped.append(sid)
+        if item.attempts > 1:
+            retries[sid] = item.attempts - 1
+        flags.extend(item.flags)
+    context.update(outcome.context_updates)
+    update: dict[str, Any] = {"step_results": step_results, "resource_usage": usage}
+    if results:
+        update["intermediate_results"] = results
+    for key, ids in (("completed_steps", completed), ("failed_steps", failed),
+                     ("skipped_steps", skipped)):
+        if ids:
+            update[key] = ids
+    if retries:
+        update["retry_counts"] = retries
+    if errors:
+        update["error_counts"] = errors
+    if context:
+        update["context"] = context
+    if flags:
+        update["compliance_flags"] = sorted(set(flags))
+    return update

@@ -1,0 +1,31 @@
+"""`determine_execution_path`: the orchestrator's routing function."""
+
+from __future__ import annotations
+
+from langgraph.graph import END
+from langgraph.types import Send
+
+from nodes._definition import workflow_from_state
+from nodes._scheduler import node_for
+from nodes._task import build_task
+from state import EnterpriseWorkflowState
+
+EXECUTOR_NODES = ("parallel_executor", "conditional_router", "react_agent", "human_approval")
+"""Nodes that run steps; each receives a `StepTask` and returns to the orchestrator."""
+
+
+def determine_execution_path(state: EnterpriseWorkflowState) -> list[Send] | str:
+    """Send each ready step to the node for its type, or go to error_recovery, or end."""
+    if state.status.is_terminal or not state.workflow_key:
+        return END
+    workflow = workflow_from_state(state.workflow, state.workflow_key)
+    top = {s.step_id for s in workflow.steps}
+    if any(sid in top for sid in state.failed_steps):
+        return "error_recovery"
+    if not state.current_steps:
+        return END
+    sends = []
+    for sid in state.current_steps:
+        step = workflow.step(sid)
+        sends.append(Send(node_for(step.step_type), build_task(state, workflow, step)))
+    return sends

@@ -1,0 +1,107 @@
+"""The scheduling rules, as a pure function of the definition and the finished steps.
+
+A top-level step is ready when it has not finished and every step it waits for (its
+dependencies, the conditional that routes to it, steps naming it in `next_steps`) is done,
+with at least one of them completed; steps that wait for nothing are ready at once. A step
+whose awaited steps all ended skipped is skipped too. Steps named only as error handlers
+run when a failure calls them, never on their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+
+from nodes._definition import per_workflow
+from state import AdvancedWorkflow, StepType
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What the orchestrator should do next."""
+
+    ready: list[str] = field(default_factory=list)
+    """Steps to dispatch now (capped by `max_parallel_steps`)."""
+    skip: dict[str, str] = field(default_factory=dict)
+    """`{step_id: reason}` of steps that became skipped."""
+    complete: bool = False
+    """Every top-level step is done."""
+    blocked: dict[str, list[str]] = field(default_factory=dict)
+    """`{step_id: [awaited steps not done]}` when nothing is ready and steps are left."""
+
+    @property
+    def deadlocked(self) -> bool:
+        """Nothing can run yet steps are left."""
+        return not self.ready and not self.complete and bool(self.blocked)
+
+
+@per_workflow
+def _waits_for(workflow: AdvancedWorkflow) -> dict[str, tuple[str, ...]]:
+    waits: dict[str, set[str]] = {s.step_id: set(s.dependencies) for s in workflow.steps}
+    for step in workflow.steps:
+        targets = list(step.next_steps)
+        for rule in step.conditions:
+            targets.extend(rule.targets)
+        for target in targets:
+            if target in waits and target != step.step_id:
+                waits[target].add(step.step_id)
+    return {sid: tuple(sorted(deps)) for sid, deps in waits.items()}
+
+
+@per_workflow
+def handler_only(workflow: AdvancedWorkflow) -> frozenset[str]:
+    """Steps that run only when a failure calls them."""
+    handlers = {h for s in workflow.iter_steps() for h in s.error_handlers}
+    rejects = {s.approval.on_reject for s in workflow.steps
+               if s.approval is not None and s.approval.on_reject}
+    waits = _waits_for(workflow)
+    return frozenset(h for h in handlers | rejects if not waits.get(h))
+
+
+def plan(workflow: AdvancedWorkflow, *, completed: Collection[str], failed: Collection[str],
+         skipped: Collection[str], in_flight: Collection[str] = ()) -> Plan:
+    """Decide the next steps from what has finished."""
+    waits = _waits_for(workflow)
+    handlers = handler_only(workflow)
+    done_ok, done_skip = set(completed), set(skipped)
+    finished = done_ok | done_skip | set(failed)
+    skip: dict[str, str] = {}
+    changed = True
+    while changed:  # skipping one step can make the steps after it skippable
+        changed = False
+        for sid, deps in waits.items():
+            if sid in finished or sid in skip or not deps or sid in handlers:
+                continue
+            if all(d in done_skip or d in skip for d in deps):
+                skip[sid] = f"every step it waits for was skipped ({', '.join(deps)})"
+                changed = True
+    done = finished | set(skip)
+    busy = set(in_flight)
+    ready, blocked = [], {}
+    for step in workflow.steps:
+        sid = step.step_id
+        if sid in done or sid in busy or sid in handlers:
+            continue
+        deps = waits[sid]
+        pending = [d for d in deps if d not in done]
+        if not pending and (not deps or any(d in done_ok for d in deps)):
+            ready.append(sid)
+        else:
+            blocked[sid] = pending
+    leftover = [s.step_id for s in workflow.steps
+                if s.step_id not in done and s.step_id not in handlers]
+    complete = not leftover
+    return Plan(ready=ready[: workflow.max_parallel_steps], skip=skip, complete=complete,
+                blocked={} if ready or busy else blocked)
+
+
+def node_for(step_type: StepType) -> str:
+    """The graph node that runs a step of this type."""
+    return _NODE_FOR.get(step_type, "parallel_executor")
+
+
+_NODE_FOR = {
+    StepType.CONDITIONAL: "conditional_router",
+    StepType.REACT: "react_agent",
+    StepType.HUMAN_APPROVAL: "human_approval",
+}

@@ -1,0 +1,126 @@
+"""What nodes need from the outside world, passed as the LangGraph runtime context.
+
+Nodes never import `orchestrator`; they talk to actions through the `ActionInvoker` protocol,
+which `orchestrator.ActionRegistry` implements. Time, sleep and randomness are injected here so
+tests control them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import structlog
+from langgraph.runtime import Runtime
+
+from policies import CircuitBreakers
+from state import ActionNotFoundError
+
+
+@dataclass(frozen=True, slots=True)
+class StepContext:
+    """Passed to an action that declares a `ctx` parameter."""
+
+    workflow_id: str
+    """Id of the workflow."""
+    run_id: str
+    """Id of the run."""
+    step_id: str
+    """Id of the step being run."""
+    attempt: int
+    """1-based attempt number."""
+    idempotency_key: str
+    """Stable across retries and crash-resumes of this step: use it to make effects once-only."""
+    logger: Any
+    """A structlog logger bound to the workflow, run and step ids."""
+
+
+@runtime_checkable
+class ActionInvoker(Protocol):
+    """Runs named actions and hands out agents and tools (implemented by `ActionRegistry`)."""
+
+    def has_action(self, name: str) -> bool:
+        """True when an action of this name is registered."""
+
+    async def invoke(self, name: str, inputs: Mapping[str, Any], ctx: StepContext) -> Any:
+        """Run action `name` with `inputs` as keyword arguments."""
+
+    def agent(self, name: str) -> Any:
+        """The agent, chat model or runnable registered under `name`."""
+
+    def tool(self, name: str) -> Any:
+        """The LangChain tool registered under `name`."""
+
+
+@dataclass(frozen=True)
+class RunServices:
+    """The runtime context of the graph: actions, breakers, clock and settings."""
+
+    actions: ActionInvoker
+    """Where actions, agents and tools come from."""
+    breakers: CircuitBreakers = field(default_factory=CircuitBreakers)
+    """One circuit breaker per action name, shared by every run of an orchestrator."""
+    clock: Callable[[], float] = time.time
+    """Wall clock in epoch seconds."""
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    """How retries wait."""
+    rng: Callable[[], float] = random.random
+    """Randomness for backoff jitter."""
+    webhook_allow_hosts: frozenset[str] = frozenset()
+    """Hosts webhooks may call (`host` or `host:port`; `*` allows any)."""
+    http_transport: Any = None
+    """Optional httpx transport for webhooks (None: a real network connection)."""
+
+
+_DEFAULTS: dict[str, RunServices] = {}
+_DEFAULTS_LOCK = threading.Lock()
+
+
+def services_for(runtime: Runtime[Any] | None, actions_module: str | None) -> RunServices:
+    """The run's services; without a context (LangGraph Studio) they come from the workflow's
+    `actions` module, built once per process so breakers are shared."""
+    context = runtime.context if runtime is not None else None
+    if isinstance(context, RunServices):
+        return context
+    if not actions_module:
+        raise ActionNotFoundError(
+            "the workflow names no `actions` module and the graph was run without an "
+            "ActionRegistry; add `actions: your.module` to the definition")
+    with _DEFAULTS_LOCK:
+        if actions_module not in _DEFAULTS:
+            _DEFAULTS[actions_module] = RunServices(actions=load_actions_module(actions_module))
+        return _DEFAULTS[actions_module]
+
+
+def clock_of(runtime: Runtime[Any] | None) -> Callable[[], float]:
+    """The injected clock, or `time.time` when the graph runs without services."""
+    context = runtime.context if runtime is not None else None
+    return context.clock if isinstance(context, RunServices) else time.time
+
+
+def load_actions_module(module_name: str) -> ActionInvoker:
+    """Import `module_name` and return its `registry`."""
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ActionNotFoundError(
+            f"cannot import actions module '{module_name}': {exc}; it must be importable from "
+            "the current directory (run from the project root or set PYTHONPATH)") from exc
+    registry = getattr(module, "registry", None)
+    if not isinstance(registry, ActionInvoker):
+        raise ActionNotFoundError(
+            f"actions module '{module_name}' has no ActionRegistry named `registry`; add "
+            "`registry = ActionRegistry()` and register actions on it")
+    return registry
+
+
+def step_logger(*, workflow_id: str, run_id: str, step_id: str | None = None) -> Any:
+    """A structlog logger bound to the ids of a run (and step)."""
+    log = structlog.get_logger("orchestrator").bind(workflow_id=workflow_id, run_id=run_id)
+    return log.bind(step_id=step_id) if step_id else log

@@ -1,0 +1,154 @@
+"""Running one action-like step under its policies: timeout, circuit breaker, retry.
+
+A failure becomes a failed `StepOutcome` carrying the error; nothing is swallowed. LangGraph
+control-flow signals (interrupts, drains) pass through untouched.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from langgraph.errors import GraphBubbleUp
+
+from nodes._outcome import StepOutcome
+from nodes._plain import to_plain
+from nodes._services import RunServices, StepContext, step_logger
+from nodes._webhook import call_webhook, resolve_url
+from policies import call_with_retry, is_control_flow, map_outputs, run_with_timeout
+from state import (
+    CircuitOpenError,
+    InvalidInputError,
+    RetryPolicy,
+    StepStatus,
+    StepType,
+    WorkflowStep,
+    WorkflowTimeoutError,
+)
+
+_TYPE_CHECKS: dict[str, tuple[type, ...]] = {
+    "str": (str,), "int": (int,), "float": (float, int), "number": (int, float),
+    "bool": (bool,), "dict": (dict,), "list": (list,),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class StepEnv:
+    """What every step of one dispatched task shares."""
+
+    services: RunServices
+    workflow_id: str
+    run_id: str
+    retry: RetryPolicy
+    max_parallel: int
+    deadline: float | None
+    key_prefix: str
+
+    def policy_for(self, step: WorkflowStep) -> RetryPolicy:
+        """The workflow policy overridden by the step's own fields."""
+        policy = self.retry.merged_with(step.retry_policy)
+        if step.continue_on_failure is not None:
+            policy = policy.model_copy(update={"continue_on_failure": step.continue_on_failure})
+        return policy
+
+    def time_left(self, step_id: str) -> float | None:
+        """Seconds until the workflow deadline; raises once it has passed."""
+        if self.deadline is None:
+            return None
+        left = self.deadline - self.services.clock()
+        if left <= 0:
+            raise WorkflowTimeoutError(
+                f"the workflow timeout passed before step '{step_id}' could finish; raise the "
+                "workflow's `timeout` if runs need longer")
+        return left
+
+
+def check_inputs(step: WorkflowStep, inputs: Mapping[str, Any]) -> None:
+    """Enforce `input_validation`: every listed param present and of its type."""
+    problems = []
+    for param, typ in step.input_validation.items():
+        value = inputs.get(param)
+        if value is None:
+            problems.append(f"'{param}' is missing (check input_mapping)")
+        elif typ != "any" and (not isinstance(value, _TYPE_CHECKS[typ])
+                               or (typ in ("int", "float", "number") and isinstance(value, bool))):
+            problems.append(f"'{param}' should be {typ}, got {type(value).__name__} {value!r}")
+    if problems:
+        raise InvalidInputError(f"step '{step.step_id}' got invalid inputs: "
+                                + "; ".join(problems))
+
+
+async def run_leaf(step: WorkflowStep, env: StepEnv, inputs: Mapping[str, Any],
+                   namespace: Mapping[str, Any] | None) -> StepOutcome:
+    """Run an action or webhook step with retry, breaker and timeout."""
+    services = env.services
+    policy = env.policy_for(step)
+    key = f"{env.key_prefix}:{step.step_id}"
+    log = step_logger(workflow_id=env.workflow_id, run_id=env.run_id, step_id=step.step_id)
+    outcome = StepOutcome(step.step_id, StepStatus.RUNNING, started=services.clock())
+    cpu_start = time.process_time()
+
+    async def attempt(number: int) -> Any:
+        outcome.attempts = number
+        limits = [t for t in (step.timeout, env.time_left(step.step_id)) if t is not None]
+        ctx = StepContext(workflow_id=env.workflow_id, run_id=env.run_id, step_id=step.step_id,
+                          attempt=number, idempotency_key=key, logger=log)
+        if step.step_type is StepType.WEBHOOK and step.webhook is not None:
+            url = resolve_url(step.webhook, namespace or {})
+            breaker = services.breakers.get(f"webhook:{urlsplit(url).netloc}")
+            breaker.before_call()
+            call = call_webhook(step.webhook, url, inputs, step_id=step.step_id,
+                                services=services, idempotency_key=key)
+        else:
+            name = step.action or step.agent_capability or ""
+            breaker = services.breakers.get(name)
+            breaker.before_call()
+            call = services.actions.invoke(name, inputs, ctx)
+        try:
+            result = await run_with_timeout(call, min(limits) if limits else None,
+                                            step_id=step.step_id)
+        except BaseException as exc:
+            if is_control_flow(exc):
+                breaker.record_cancelled()  # frees a half-open trial slot; not a failure
+            else:
+                breaker.record_failure()
+            raise
+        breaker.record_success()
+        return result
+
+    async def on_retry(*, attempt: int, error: BaseException, delay: float, **_: Any) -> None:
+        log.warning("step_retry", attempt=attempt, error=str(error), delay=round(delay, 3))
+
+    try:
+        check_inputs(step, inputs)
+        output = to_plain(await call_with_retry(attempt, policy, sleep=services.sleep,
+                                                rng=services.rng, on_retry=on_retry))
+        outcome.context_updates = map_outputs(step.output_mapping, output)
+    except GraphBubbleUp:
+        raise
+    except Exception as exc:  # the failure becomes data: a failed outcome carrying it
+        outcome.attempts = max(outcome.attempts, getattr(exc, "attempts", outcome.attempts))
+        return _failed(outcome, exc, policy, cpu_start, services.clock())
+    outcome.status, outcome.output = StepStatus.COMPLETED, output
+    outcome.finished = services.clock()
+    outcome.cpu_seconds = time.process_time() - cpu_start
+    log.debug("step_completed", attempts=outcome.attempts)
+    return outcome
+
+
+def _failed(outcome: StepOutcome, exc: BaseException, policy: RetryPolicy, cpu_start: float,
+            now: float) -> StepOutcome:
+    outcome.error = exc
+    outcome.finished = now
+    outcome.cpu_seconds = time.process_time() - cpu_start
+    if isinstance(exc, CircuitOpenError):
+        outcome.flags.append("circuit_open")
+    if policy.continue_on_failure and not isinstance(exc, WorkflowTimeoutError):
+        outcome.status = StepStatus.SKIPPED
+        outcome.reason = f"failed and continue_on_failure is set: {type(exc).__name__}: {exc}"
+    else:
+        outcome.status = StepStatus.FAILED
+    return outcome

@@ -1,0 +1,51 @@
+"""The `parallel_executor` node: runs one action-like step (or container) per task."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.errors import GraphBubbleUp
+from langgraph.runtime import Runtime
+
+from nodes._containers import run_step
+from nodes._definition import step_from_data
+from nodes._outcome import StepOutcome, outcome_update
+from nodes._services import clock_of, services_for
+from nodes._step_runner import StepEnv
+from nodes._task import StepTask
+from state import MappingError, RetryPolicy, StepStatus, StepType
+
+
+def step_env(task: StepTask, runtime: Runtime[Any]) -> StepEnv:
+    """The shared environment of the steps run by one task."""
+    return StepEnv(services=services_for(runtime, task["actions"]),
+                   workflow_id=task["workflow_id"], run_id=task["run_id"],
+                   retry=RetryPolicy.model_validate(task["retry"]),
+                   max_parallel=task["max_parallel"], deadline=task["deadline"],
+                   key_prefix=task["run_id"])
+
+
+def failed_outcome(task: StepTask, error: BaseException, now: float) -> StepOutcome:
+    """A failed outcome for a task that could not even start."""
+    return StepOutcome(task["step_id"], StepStatus.FAILED, error=error, started=now, finished=now)
+
+
+async def parallel_executor(task: StepTask, runtime: Runtime[Any]) -> dict[str, Any]:
+    """Run the task's step under its policies and record the outcome."""
+    now = clock_of(runtime)()
+    if "input_error" in task:
+        return outcome_update(failed_outcome(task, MappingError(task["input_error"]), now))
+    step = step_from_data(task["step"])
+    if step.step_type is StepType.ROLLBACK:
+        return outcome_update(failed_outcome(task, NotImplementedError(
+            f"step '{step.step_id}' is a rollback step; in-workflow rollback is not available "
+            "in this version: use `orchestrator rollback RUN_ID --to POINT`"), now))
+    try:
+        env = step_env(task, runtime)
+        outcome = await run_step(step, env, task.get("namespace") or {},
+                                 inputs=task.get("inputs"))
+    except GraphBubbleUp:
+        raise
+    except Exception as exc:  # recorded as the step's failure, never lost
+        outcome = failed_outcome(task, exc, clock_of(runtime)())
+    return outcome_update(outcome)

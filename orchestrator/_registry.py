@@ -1,0 +1,134 @@
+"""`ActionRegistry`: maps the names steps use to functions, tools, runnables and models."""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+
+from nodes import StepContext
+from state import ActionNotFoundError, MappingError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _missing(kind: str, name: str, known: Mapping[str, Any]) -> ActionNotFoundError:
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return ActionNotFoundError(
+        f"no {kind} named '{name}' is registered{hint}; register it with "
+        f"`@registry.{'action' if kind == 'action' else 'add_' + kind}(...)`")
+
+
+class ActionRegistry:
+    """Names to callables. Sync functions run in a worker thread, never on the event loop.
+
+    Example:
+        ```python
+        registry = ActionRegistry()
+
+        @registry.action("credit_check")
+        async def credit_check(applicant_id: str, ctx: StepContext) -> dict: ...
+        ```
+    """
+
+    def __init__(self) -> None:
+        self._actions: dict[str, Any] = {}
+        self._agents: dict[str, Any] = {}
+        self._tools: dict[str, BaseTool] = {}
+
+    def action(self, name: str | None = None) -> Callable[[F], F]:
+        """Decorator registering a function (sync or async) under `name` (default: its name)."""
+
+        def register(fn: F) -> F:
+            self.register(name or fn.__name__, fn)
+            return fn
+
+        return register
+
+    def register(self, name: str, action: Any) -> None:
+        """Register a function, LangChain tool or Runnable as action `name`."""
+        if not (callable(action) or isinstance(action, Runnable)):
+            raise TypeError(f"action '{name}' must be a function, tool or Runnable, "
+                            f"got {type(action).__name__}")
+        self._actions[name] = action
+        if isinstance(action, BaseTool):
+            self._tools.setdefault(action.name, action)
+
+    def add_tool(self, tool: BaseTool, name: str | None = None) -> BaseTool:
+        """Register a LangChain tool for react steps (and as an action of the same name)."""
+        self._tools[name or tool.name] = tool
+        self._actions.setdefault(name or tool.name, tool)
+        return tool
+
+    def add_agent(self, name: str, agent: Any) -> None:
+        """Register an agent, chat model, Runnable or compiled graph as `agent_capability`."""
+        self._agents[name] = agent
+
+    def has_action(self, name: str) -> bool:
+        """True when an action or agent of this name is registered."""
+        return name in self._actions or name in self._agents
+
+    @property
+    def names(self) -> list[str]:
+        """Every registered action name."""
+        return sorted(self._actions)
+
+    def agent(self, name: str) -> Any:
+        """The agent or chat model registered under `name`."""
+        if name not in self._agents:
+            raise _missing("agent", name, self._agents)
+        return self._agents[name]
+
+    def tool(self, name: str) -> Any:
+        """The LangChain tool registered under `name`."""
+        if name not in self._tools:
+            raise _missing("tool", name, self._tools)
+        return self._tools[name]
+
+    async def invoke(self, name: str, inputs: Mapping[str, Any], ctx: StepContext) -> Any:
+        """Run action (or agent) `name` with `inputs` as keyword arguments."""
+        target = self._actions.get(name)
+        if target is None:
+            if name in self._agents:
+                return await self._agents[name].ainvoke(dict(inputs))
+            raise _missing("action", name, self._actions)
+        if isinstance(target, Runnable):
+            return await target.ainvoke(dict(inputs))
+        kwargs = _bind(name, target, inputs, ctx)
+        if _is_async(target):
+            return await target(**kwargs)
+        result = await asyncio.to_thread(functools.partial(target, **kwargs))
+        return await result if inspect.isawaitable(result) else result
+
+
+def _is_async(fn: Any) -> bool:
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None))  # noqa: B004 -- callable objects with async __call__
+
+
+@functools.lru_cache(maxsize=1024)
+def _signature(fn: Callable[..., Any]) -> inspect.Signature:
+    return inspect.signature(fn)
+
+
+def _bind(name: str, fn: Callable[..., Any], inputs: Mapping[str, Any],
+          ctx: StepContext) -> dict[str, Any]:
+    sig = _signature(fn)
+    kwargs = dict(inputs)
+    if "ctx" in sig.parameters:
+        kwargs["ctx"] = ctx
+    try:
+        sig.bind(**kwargs)
+    except TypeError as exc:
+        params = ", ".join(p for p in sig.parameters if p != "ctx")
+        raise MappingError(
+            f"action '{name}' cannot take inputs {sorted(inputs)}: {exc}; its parameters are "
+            f"({params}); fix the step's input_mapping") from None
+    return kwargs

@@ -1,0 +1,74 @@
+"""`RunResult`: what a caller sees of a run, read from its latest checkpoint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from langgraph.types import StateSnapshot
+
+from state import RunId, WorkflowStatus
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A run as its latest checkpoint shows it."""
+
+    run_id: RunId
+    """Id of the run (the LangGraph thread id)."""
+    workflow_id: str
+    """Id of the workflow."""
+    status: WorkflowStatus
+    """Where the run stands (`waiting_approval` while an approval is pending)."""
+    result: dict[str, Any] | None = None
+    """The final context, once completed."""
+    error: dict[str, Any] | None = None
+    """`{step_id, error_type, message}` of what ended the run, if it failed."""
+    completed_steps: list[str] = field(default_factory=list)
+    """Steps that completed, in order."""
+    failed_steps: list[str] = field(default_factory=list)
+    """Steps that failed."""
+    skipped_steps: list[str] = field(default_factory=list)
+    """Steps that did not run."""
+    pending_approval: dict[str, Any] | None = None
+    """The `ApprovalRequest` a waiting run needs decided, else None."""
+    pending_approvals: list[dict[str, Any]] = field(default_factory=list)
+    """Every pending request (parallel branches can wait independently)."""
+    context: dict[str, Any] = field(default_factory=dict)
+    """The run's working data."""
+    step_results: dict[str, Any] = field(default_factory=dict)
+    """`{step_id: StepResult data}`."""
+    started_at: str | None = None
+    """When the run started (ISO-8601 UTC)."""
+    finished_at: str | None = None
+    """When it ended."""
+    compliance_flags: list[str] = field(default_factory=list)
+    """Flags raised during the run."""
+
+    @classmethod
+    def from_snapshot(cls, run_id: str, snapshot: StateSnapshot) -> RunResult:
+        """Read a run from its LangGraph state snapshot."""
+        values: dict[str, Any] = dict(snapshot.values or {})
+        pending = [i.value for i in snapshot.interrupts if isinstance(i.value, dict)]
+        status = WorkflowStatus(values.get("status", WorkflowStatus.INITIALIZING))
+        if pending and not status.is_terminal:
+            status = WorkflowStatus.WAITING_APPROVAL
+        return cls(
+            run_id=RunId(run_id), workflow_id=str(values.get("workflow_id", "")), status=status,
+            result=values.get("final_result"), error=values.get("error"),
+            completed_steps=list(values.get("completed_steps", [])),
+            failed_steps=list(values.get("failed_steps", [])),
+            skipped_steps=list(values.get("skipped_steps", [])),
+            pending_approval=pending[0] if pending else None, pending_approvals=pending,
+            context=dict(values.get("context", {})),
+            step_results=dict(values.get("step_results", {})),
+            started_at=values.get("started_at"), finished_at=values.get("finished_at"),
+            compliance_flags=list(values.get("compliance_flags", [])))
+
+    def to_json(self) -> dict[str, Any]:
+        """The `--json` object of the CLI contract."""
+        return {"run_id": self.run_id, "workflow_id": self.workflow_id,
+                "status": self.status.value, "result": self.result,
+                "completed_steps": self.completed_steps, "failed_steps": self.failed_steps,
+                "skipped_steps": self.skipped_steps, "pending_approval": self.pending_approval,
+                "error": self.error}

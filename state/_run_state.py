@@ -1,0 +1,151 @@
+"""`EnterpriseWorkflowState`, the StateGraph schema, and `StepResult`.
+
+Checkpoints hold plain data only (str, numbers, dicts, lists), so they load under
+`LANGGRAPH_STRICT_MSGPACK=true` anywhere, including LangGraph Studio. Fields that grow with the
+run use `DeltaChannel`, which stores each superstep's writes instead of the whole value, so a
+checkpoint does not grow with the length of the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from langgraph.channels import DeltaChannel
+from pydantic import BaseModel, ConfigDict, Field
+
+from state._enums import StepStatus, WorkflowStatus
+
+
+def merge_dicts(current: dict[str, Any] | None, writes: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Reducer: later writes win key by key (batching-invariant, as DeltaChannel requires)."""
+    merged = dict(current or {})
+    for write in writes:
+        merged.update(write)
+    return merged
+
+
+def append_unique(current: list[str] | None, writes: Sequence[list[str]]) -> list[str]:
+    """Reducer: append ids not yet present, keeping first-seen order."""
+    merged = list(current or [])
+    seen = set(merged)
+    for write in writes:
+        for item in write:
+            if item not in seen:
+                seen.add(item)
+                merged.append(item)
+    return merged
+
+
+def _merge_two(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
+    return merge_dicts(left, [right or {}])
+
+
+def _sum_counts(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
+    total = dict(left or {})
+    for key, value in (right or {}).items():
+        total[key] = total.get(key, 0) + value
+    return total
+
+
+def _union_two(left: list[str] | None, right: list[str] | None) -> list[str]:
+    return append_unique(left, [right or []])
+
+
+GrowingDict = Annotated[dict[str, Any], DeltaChannel(merge_dicts, dict)]
+GrowingIds = Annotated[list[str], DeltaChannel(append_unique, list)]
+
+
+class StepResult(BaseModel):
+    """What happened to one step of a run (its output lives in `intermediate_results`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    step_id: str
+    """The step."""
+    status: StepStatus
+    """completed, failed or skipped."""
+    attempts: int = 0
+    """Attempts made, the first included."""
+    started_at: str | None = None
+    """ISO-8601 UTC start time of the first attempt."""
+    finished_at: str | None = None
+    """ISO-8601 UTC end time of the last attempt."""
+    duration_seconds: float = 0.0
+    """Wall time from first start to last end."""
+    cpu_seconds: float = 0.0
+    """CPU time of the executing thread(s) during the step."""
+    error_type: str | None = None
+    """Class name of the final error, if it failed."""
+    error: str | None = None
+    """Message of the final error, if it failed."""
+    traceback: str | None = None
+    """Short traceback summary of the final error."""
+    reason: str | None = None
+    """Why it was skipped, when it was."""
+    iterations: int | None = None
+    """Iterations a loop ran."""
+
+
+class EnterpriseWorkflowState(BaseModel):
+    """Where a run stands; the schema of the compiled StateGraph.
+
+    The graph's input is `{"workflow": <definition>, "context": <input>}`.
+    """
+
+    model_config = ConfigDict(extra="ignore", arbitrary_types_allowed=False)
+
+    workflow: dict[str, Any] = Field(default_factory=dict)
+    """The definition being run, as plain data."""
+    workflow_key: str = ""
+    """Digest of `workflow`, set at start, so nodes parse the definition once per process."""
+    workflow_id: str = ""
+    """Id of the workflow."""
+    run_id: str = ""
+    """Id of this run (the LangGraph thread id)."""
+    status: WorkflowStatus = WorkflowStatus.INITIALIZING
+    """Where the run stands."""
+    input: dict[str, Any] = Field(default_factory=dict)
+    """The run's input, unchanged (namespace `input`)."""
+    context: Annotated[dict[str, Any], _merge_two] = Field(default_factory=dict)
+    """Working data: starts as a copy of the input; output mappings write here."""
+    intermediate_results: GrowingDict = Field(default_factory=dict)
+    """`{step_id: output}` of every finished step (namespace `results`)."""
+    step_results: GrowingDict = Field(default_factory=dict)
+    """`{step_id: StepResult data}`."""
+    completed_steps: GrowingIds = Field(default_factory=list)
+    """Steps that completed, in order."""
+    failed_steps: GrowingIds = Field(default_factory=list)
+    """Steps that failed after their retries."""
+    skipped_steps: GrowingIds = Field(default_factory=list)
+    """Steps that will not run (branch not taken, dependencies skipped, continue_on_failure)."""
+    current_steps: list[str] = Field(default_factory=list)
+    """Steps dispatched in the current superstep."""
+    final_result: dict[str, Any] | None = None
+    """The final context, once the run completed."""
+    error: dict[str, Any] | None = None
+    """`{step_id, error_type, message}` of the failure that ended the run."""
+    started_at: str | None = None
+    """ISO-8601 UTC start of the run, set once by the orchestrator node."""
+    started_monotonic: float | None = None
+    """Wall clock (epoch seconds) at start, for the workflow timeout."""
+    finished_at: str | None = None
+    """ISO-8601 UTC end of the run."""
+    retry_counts: Annotated[dict[str, Any], _merge_two] = Field(default_factory=dict)
+    """`{step_id: retries}` (attempts beyond the first)."""
+    error_counts: Annotated[dict[str, Any], _sum_counts] = Field(default_factory=dict)
+    """`{error_type: count}` over failed attempts."""
+    resource_usage: GrowingDict = Field(default_factory=dict)
+    """`{step_id: {wall_seconds, cpu_seconds, attempts}}`."""
+    rollback_points: Annotated[dict[str, Any], _merge_two] = Field(default_factory=dict)
+    """`{step_id: checkpoint_id}` recorded before steps marked `rollback_point`."""
+    approval_requests: Annotated[dict[str, Any], _merge_two] = Field(default_factory=dict)
+    """`{request_id: ApprovalRequest data}` of approvals asked for."""
+    compliance_flags: Annotated[list[str], _union_two] = Field(default_factory=list)
+    """Flags such as `sla_breached`, `loop_limit_reached`, `circuit_open`."""
+    decided_at: float | None = None
+    """Epoch time of the orchestrator's latest dispatch (the request time of approvals)."""
+    decisions: int = 0
+    """Scheduling decisions taken by the orchestrator node."""
+    control: str | None = None
+    """A pending lifecycle request (`pause`, `cancel`) written by `update_state`."""

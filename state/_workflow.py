@@ -1,0 +1,164 @@
+"""`AdvancedWorkflow`: a whole workflow definition, validated at construction."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from functools import cached_property
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from state._enums import StepId
+from state._errors import WorkflowDefinitionError
+from state._retry_policy import RetryPolicy
+from state._step import WorkflowStep
+from state._validation import collect_problems, pydantic_problems
+
+
+class SlaTargets(BaseModel):
+    """Service-level targets of a workflow; a breach is flagged, and enforced on request."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_duration_seconds: Annotated[float, Field(gt=0)] | None = None
+    """Target duration of a whole run."""
+    steps: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
+    """`{step_id: max_seconds}` per-step targets."""
+    enforce: bool = False
+    """When true a breach fails the run instead of only flagging it."""
+
+
+def _as_raw(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The definition with any already-built steps turned back into plain data."""
+    steps = data.get("steps")
+    if isinstance(steps, list | tuple):
+        steps = [s.model_dump(mode="json", by_alias=True) if isinstance(s, BaseModel) else s
+                 for s in steps]
+        return {**data, "steps": steps}
+    return dict(data)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "workflow"
+
+
+class AdvancedWorkflow(BaseModel):
+    """A workflow definition: steps and the policies that govern them.
+
+    Construction validates everything and raises one `WorkflowDefinitionError` listing every
+    problem found.
+
+    Example:
+        ```python
+        wf = AdvancedWorkflow(name="Greet", steps=[WorkflowStep(step_id="hi", action="say")])
+        ```
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    workflow_id: str = ""
+    """Stable id; defaults to a slug of `name`."""
+    name: str = Field(min_length=1)
+    """Human-readable name."""
+    description: str = ""
+    """What the workflow does."""
+    version: str = "1.0"
+    """Version of this definition."""
+    actions: str | None = None
+    """Module exposing an `ActionRegistry` named `registry` (e.g. `examples.support.actions`)."""
+    steps: list[WorkflowStep]
+    """The steps; order does not matter, dependencies do."""
+    global_variables: dict[str, Any] = Field(default_factory=dict)
+    """Constants visible to paths and conditions as `globals`."""
+    timeout: Annotated[float, Field(gt=0)] | None = None
+    """Seconds the whole run may take."""
+    max_parallel_steps: Annotated[int, Field(ge=1, le=1000)] = 10
+    """How many steps, or children of a parallel container, run at once."""
+    retry_policy: RetryPolicy = Field(default_factory=RetryPolicy)
+    """Default retry policy of every step."""
+    sla_targets: SlaTargets = Field(default_factory=SlaTargets)
+    """Service-level targets."""
+    optimization_enabled: bool = False
+    """Let the optimizer learn from this workflow's runs."""
+    adaptive_routing: bool = False
+    """Let conditional steps without a matching rule ask a chat model."""
+    created_at: datetime | None = None
+    """When the definition was written."""
+    created_by: str | None = None
+    """Who wrote it."""
+    tags: list[str] = Field(default_factory=list)
+    """Free-form labels."""
+
+    def __init__(self, **data: Any) -> None:
+        problems = collect_problems(_as_raw(data))
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            problems = pydantic_problems(exc, data) + problems
+        if problems:
+            raise WorkflowDefinitionError(problems)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str | None = None) -> AdvancedWorkflow:
+        """Build from plain data (parsed YAML or JSON); errors name `source`."""
+        if not isinstance(data, Mapping):
+            from state._errors import DefinitionProblem
+
+            raise WorkflowDefinitionError(
+                [DefinitionProblem("definition", f"expected a mapping, got {type(data).__name__}")],
+                source=source)
+        try:
+            return cls(**dict(data))
+        except WorkflowDefinitionError as exc:
+            raise WorkflowDefinitionError(exc.problems, source=source) from None
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> AdvancedWorkflow:
+        """Like `from_dict`, so pydantic-style construction reports problems the same way."""
+        if isinstance(obj, cls):
+            return obj
+        return cls.from_dict(obj)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int | float) else value
+
+    def model_post_init(self, _context: Any) -> None:
+        """Derive `workflow_id` from `name` when it is not given."""
+        if not self.workflow_id:
+            object.__setattr__(self, "workflow_id", _slug(self.name))
+
+    @cached_property
+    def _index(self) -> dict[str, WorkflowStep]:
+        return {step.step_id: step for step in self.iter_steps()}
+
+    def iter_steps(self) -> Iterator[WorkflowStep]:
+        """Every step, nested ones included, depth first."""
+        stack = list(reversed(self.steps))
+        while stack:
+            step = stack.pop()
+            yield step
+            stack.extend(reversed(step.children))
+
+    def step(self, step_id: str) -> WorkflowStep:
+        """The step with this id (nested ones included)."""
+        return self._index[step_id]
+
+    @property
+    def top_level_ids(self) -> list[StepId]:
+        """Ids of the steps the scheduler orders (not nested ones)."""
+        return [s.step_id for s in self.steps]
+
+    def effective_retry(self, step: WorkflowStep) -> RetryPolicy:
+        """The workflow policy overridden by the step's own fields."""
+        policy = self.retry_policy.merged_with(step.retry_policy)
+        if step.continue_on_failure is not None:
+            policy = policy.model_copy(update={"continue_on_failure": step.continue_on_failure})
+        return policy
+
+    def to_data(self) -> dict[str, Any]:
+        """Plain JSON-compatible data that `from_dict` turns back into this workflow."""
+        return self.model_dump(mode="json", by_alias=True, exclude_defaults=True)
