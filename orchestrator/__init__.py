@@ -4,9 +4,12 @@ from nodes import StepContext
 from orchestrator._checkpointer import DEFAULT_DB
 from orchestrator._facade import EnterpriseWorkflowOrchestrator
 from orchestrator._graph import build_graph
+from orchestrator._logging import configure_logging, use_stdlib_logging
 from orchestrator._loader import load_workflow, workflow_schema
 from orchestrator._registry import ActionRegistry
 from orchestrator._run import RunResult
+
+use_stdlib_logging()
 
 __all__ = [
     "DEFAULT_DB",
@@ -15,6 +18,7 @@ __all__ = [
     "RunResult",
     "StepContext",
     "build_graph",
+    "configure_logging",
     "load_workflow",
     "workflow_schema",
 ]

@@ -1,0 +1,3 @@
+from orchestrator._cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,222 @@
+"""The `orchestrator` command line.
+
+Exit codes: 0 completed (or the command succeeded), 3 waiting for approval or paused,
+1 failed / cancelled / timed out, 2 bad definition, bad input or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from orchestrator._checkpointer import default_db
+from orchestrator._facade import EnterpriseWorkflowOrchestrator
+from orchestrator._loader import load_workflow, workflow_schema
+from orchestrator._logging import configure_logging
+from orchestrator._mermaid import workflow_mermaid
+from orchestrator._run import RunResult
+from state import InvalidInputError, OrchestratorError, WorkflowDefinitionError, WorkflowStatus
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_WAITING = 0, 1, 2, 3
+
+_EXIT_FOR = {
+    WorkflowStatus.COMPLETED: EXIT_OK,
+    WorkflowStatus.WAITING_APPROVAL: EXIT_WAITING,
+    WorkflowStatus.PAUSED: EXIT_WAITING,
+    WorkflowStatus.RUNNING: EXIT_WAITING,
+    WorkflowStatus.INITIALIZING: EXIT_WAITING,
+    WorkflowStatus.ROLLBACK: EXIT_WAITING,
+}
+
+
+def exit_code(run: RunResult) -> int:
+    """The exit code of the contract for a run's status."""
+    return _EXIT_FOR.get(run.status, EXIT_FAILED)
+
+
+def parse_input(text: str | None) -> dict[str, Any]:
+    """`--input`: a JSON object, inline or `@file.json`."""
+    if text is None:
+        return {}
+    if text.startswith("@"):
+        try:
+            text = Path(text[1:]).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InvalidInputError(f"cannot read --input file {text[1:]}: {exc}") from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(f"--input is not valid JSON ({exc.msg} at column {exc.colno}); "
+                                """pass an object such as '{"ticket_id": "T-1"}'""") from None
+    if not isinstance(value, dict):
+        raise InvalidInputError(f"--input must be a JSON object, got {type(value).__name__}; "
+                                """wrap it, e.g. '{"value": ...}'""")
+    return value
+
+
+def _print_run(run: RunResult, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(run.to_json(), default=str))
+        return exit_code(run)
+    print(f"run {run.run_id} ({run.workflow_id}): {run.status.value}")
+    for label, ids in (("completed", run.completed_steps), ("skipped", run.skipped_steps),
+                       ("failed", run.failed_steps)):
+        if ids:
+            print(f"  {label:<10} {', '.join(ids)}")
+    if run.error:
+        where = f" in step '{run.error['step_id']}'" if run.error.get("step_id") else ""
+        print(f"  error{where}: {run.error.get('error_type')}: {run.error.get('message')}")
+    for request in run.pending_approvals:
+        print(f"  waiting for approval of '{request['step_id']}' by one of "
+              f"{', '.join(request['approvers'])} (request {request['request_id']})")
+        print(f"    decide with: orchestrator approve {run.run_id} --as USER")
+    if run.result is not None:
+        print("  result: " + json.dumps(run.result, default=str, indent=2).replace("\n", "\n  "))
+    if run.status is WorkflowStatus.RUNNING:
+        print(f"  the run was interrupted; continue it with: orchestrator resume {run.run_id}")
+    return exit_code(run)
+
+
+def _orchestrator(args: argparse.Namespace) -> EnterpriseWorkflowOrchestrator:
+    hosts = os.environ.get("ORCHESTRATOR_WEBHOOK_ALLOW_HOSTS", "")
+    return EnterpriseWorkflowOrchestrator(checkpointer=args.db, webhook_allow_hosts=hosts)
+
+
+async def _with_orch(args: argparse.Namespace,
+                     action: Callable[[EnterpriseWorkflowOrchestrator], Awaitable[RunResult]],
+                     ) -> int:
+    orch = _orchestrator(args)
+    try:
+        run = await action(orch)
+    finally:
+        await orch.aclose()
+    return _print_run(run, args.json)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """`run WORKFLOW`: start a run and drive it until it finishes or waits."""
+    workflow = load_workflow(args.workflow)
+    data = parse_input(args.input)
+    return asyncio.run(_with_orch(args, lambda o: o.execute_workflow(
+        workflow, data, run_id=args.run_id)))
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    """`resume RUN_ID`: continue an interrupted run."""
+    return asyncio.run(_with_orch(args, lambda o: o.resume(args.run_id)))
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """`status RUN_ID`: where a run stands."""
+    return asyncio.run(_with_orch(args, lambda o: o.status(args.run_id)))
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    """`approve RUN_ID --as USER`: approve and continue."""
+    return asyncio.run(_with_orch(args, lambda o: o.approve(
+        args.run_id, args.user, args.comment, request_id=args.request_id)))
+
+
+def cmd_reject(args: argparse.Namespace) -> int:
+    """`reject RUN_ID --as USER`: reject and continue."""
+    return asyncio.run(_with_orch(args, lambda o: o.reject(
+        args.run_id, args.user, args.reason, request_id=args.request_id)))
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """`validate WORKFLOW`: check a definition."""
+    workflow = load_workflow(args.workflow)
+    count = sum(1 for _ in workflow.iter_steps())
+    if args.json:
+        print(json.dumps({"valid": True, "workflow_id": workflow.workflow_id, "steps": count}))
+    else:
+        print(f"{args.workflow}: valid ({workflow.workflow_id}, {count} steps)")
+    return EXIT_OK
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    """`graph WORKFLOW`: print a Mermaid flowchart of its steps (or of the StateGraph)."""
+    workflow = load_workflow(args.workflow)
+    if args.langgraph:
+        print(EnterpriseWorkflowOrchestrator(checkpointer="memory").graph.get_graph()
+              .draw_mermaid())
+    else:
+        print(workflow_mermaid(workflow), end="")
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """`schema`: print the JSON Schema of a workflow definition."""
+    print(json.dumps(workflow_schema(), indent=2))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", default=default_db(),
+                        help="checkpointer URL (default: $ORCHESTRATOR_DB or "
+                             "sqlite:///.orchestrator/runs.sqlite)")
+    common.add_argument("--json", action="store_true", help="print one JSON object")
+    common.add_argument("--log-level", default="WARNING", help="log level on stderr")
+    common.add_argument("--log-json", action="store_true", help="logs as JSON lines")
+    parser = argparse.ArgumentParser(
+        prog="orchestrator", description="Durable enterprise workflows on LangGraph.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, fn: Callable[[argparse.Namespace], int], help_: str) -> Any:
+        p = sub.add_parser(name, parents=[common], help=help_, description=help_)
+        p.set_defaults(func=fn)
+        return p
+
+    p = add("run", cmd_run, "run a workflow until it finishes or waits")
+    p.add_argument("workflow", help="YAML or JSON definition")
+    p.add_argument("--input", help="run input: a JSON object, or @file.json")
+    p.add_argument("--run-id", help="id for the run (default: random)")
+    for name, fn, help_ in (("resume", cmd_resume, "continue an interrupted run"),
+                            ("status", cmd_status, "show where a run stands")):
+        add(name, fn, help_).add_argument("run_id")
+    for name, fn, note in (("approve", cmd_approve, "--comment"),
+                           ("reject", cmd_reject, "--reason")):
+        p = add(name, fn, f"{name} a pending approval and continue the run")
+        p.add_argument("run_id")
+        p.add_argument("--as", dest="user", required=True, help="who decides")
+        p.add_argument(note, dest=note.lstrip("-"), help="why")
+        p.add_argument("--request-id", help="which request, when several are pending")
+    add("validate", cmd_validate, "check a definition").add_argument("workflow")
+    p = add("graph", cmd_graph, "print a Mermaid flowchart of a workflow")
+    p.add_argument("workflow")
+    p.add_argument("--langgraph", action="store_true", help="draw the compiled StateGraph")
+    add("schema", cmd_schema, "print the JSON Schema of a workflow definition")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `orchestrator` console script."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
+        return int(exc.code or 0)
+    if os.getcwd() not in sys.path:  # `actions:` modules are importable from the cwd
+        sys.path.insert(0, os.getcwd())
+    configure_logging(json=args.log_json or None, level=args.log_level)
+    try:
+        code: int = args.func(args)
+    except WorkflowDefinitionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OrchestratorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,70 @@
+"""structlog routed through stdlib logging, so applications stay in control of output."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import IO, Any
+
+import structlog
+
+LOGGER_NAME = "orchestrator"
+SECRET_MARKERS = ("password", "passwd", "token", "secret", "api_key", "apikey",
+                  "authorization", "credential", "private_key")
+"""Keys whose values are redacted in logs."""
+
+
+def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key in list(event):
+        if any(marker in key.lower() for marker in SECRET_MARKERS):
+            event[key] = "[REDACTED]"
+    return event
+
+
+_SHARED: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+    _redact,
+]
+
+
+def use_stdlib_logging() -> None:
+    """Send our structlog events to stdlib logging unless the application configured structlog.
+
+    Nothing is printed unless logging is configured (stdlib's last-resort handler shows
+    warnings and errors on stderr).
+    """
+    if not logging.getLogger(LOGGER_NAME).handlers:
+        logging.getLogger(LOGGER_NAME).addHandler(logging.NullHandler())
+    if structlog.is_configured():
+        return
+    structlog.configure(
+        processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True)
+
+
+def configure_logging(*, json: bool | None = None, level: str | int = "INFO",
+                      stream: IO[str] | None = None) -> None:
+    """Show the orchestrator's logs: JSON lines (production) or readable console lines.
+
+    `json=None` picks JSON when `stream` is not a terminal. Every line carries the workflow,
+    run and step ids where they apply; values under secret-looking keys are redacted.
+    """
+    use_stdlib_logging()
+    out = stream or sys.stderr
+    as_json = json if json is not None else not out.isatty()
+    renderer: Any = (structlog.processors.JSONRenderer() if as_json
+                     else structlog.dev.ConsoleRenderer(colors=out.isatty()))
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        foreign_pre_chain=_SHARED))
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.handlers = [handler]
+    logger.setLevel(level if isinstance(level, int) else level.upper())
+    logger.propagate = False
