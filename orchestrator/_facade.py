@@ -67,7 +67,7 @@ class EnterpriseWorkflowOrchestrator:
         self.checkpointer_url = checkpointer or default_db()
         self._breakers = CircuitBreakers(
             failure_threshold=int(self.config.get("failure_threshold", 5)),
-            timeout=float(self.config.get("timeout", 30.0)))
+            timeout=float(self.config.get("timeout", 30.0)), clock=clock)
         self._clock, self._sleep, self._rng = clock, sleep, rng
         hosts = webhook_allow_hosts if webhook_allow_hosts is not None else self.config.get(
             "webhook_allow_hosts")

@@ -1,0 +1,68 @@
+"""Fixtures shared by every test package: a run database, an injected clock and sleep."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator import ActionRegistry, EnterpriseWorkflowOrchestrator
+
+
+class FakeClock:
+    """A wall clock that moves only when told to (the allowed fake: time)."""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class RecordingSleep:
+    """An injected sleep that records the delays instead of waiting."""
+
+    def __init__(self, clock: FakeClock | None = None) -> None:
+        self.delays: list[float] = []
+        self.clock = clock
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(round(seconds, 6))
+        if self.clock is not None:
+            self.clock.advance(seconds)
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    """A real SQLite file for runs."""
+    return f"sqlite:///{tmp_path / 'runs.sqlite'}"
+
+
+@pytest.fixture
+def sleep() -> RecordingSleep:
+    """Records retry delays without waiting."""
+    return RecordingSleep()
+
+
+@pytest.fixture
+async def make_orch(db_url: str, sleep: RecordingSleep) -> AsyncIterator[
+        Callable[..., EnterpriseWorkflowOrchestrator]]:
+    """Builds orchestrators on the test's SQLite file and closes them afterwards."""
+    made: list[EnterpriseWorkflowOrchestrator] = []
+
+    def build(registry: ActionRegistry, config: dict[str, Any] | None = None,
+              **kwargs: Any) -> EnterpriseWorkflowOrchestrator:
+        kwargs.setdefault("sleep", sleep)
+        orch = EnterpriseWorkflowOrchestrator(config, registry=registry, checkpointer=db_url,
+                                              **kwargs)
+        made.append(orch)
+        return orch
+
+    yield build
+    for orch in made:
+        await orch.aclose()
