@@ -22,8 +22,13 @@ from policies import evaluate, evaluate_condition, map_inputs, map_outputs
 from state import OrchestratorError, StepFailedError, StepStatus, StepType, WorkflowStep
 
 
-async def run_step(step: WorkflowStep, env: StepEnv, namespace: Mapping[str, Any], *,
-                   inputs: Mapping[str, Any] | None = None) -> StepOutcome:
+async def run_step(
+    step: WorkflowStep,
+    env: StepEnv,
+    namespace: Mapping[str, Any],
+    *,
+    inputs: Mapping[str, Any] | None = None,
+) -> StepOutcome:
     """Run any executor step; `inputs` are mapped from `namespace` when not given."""
     if step.step_type is StepType.PARALLEL:
         return await run_parallel(step, env, namespace)
@@ -34,34 +39,50 @@ async def run_step(step: WorkflowStep, env: StepEnv, namespace: Mapping[str, Any
     return await run_leaf(step, env, inputs, namespace)
 
 
-async def _child(step: WorkflowStep, env: StepEnv, namespace: Mapping[str, Any],
-                 gate: asyncio.Semaphore) -> StepOutcome:
+async def _child(
+    step: WorkflowStep, env: StepEnv, namespace: Mapping[str, Any], gate: asyncio.Semaphore
+) -> StepOutcome:
     async with gate:
         try:
             return await run_step(step, env, namespace)
         except OrchestratorError as exc:  # e.g. a mapping error: the child failed, not the run
             now = env.services.clock()
-            return StepOutcome(step.step_id, StepStatus.FAILED, error=exc, started=now,
-                               finished=now)
+            return StepOutcome(
+                step.step_id, StepStatus.FAILED, error=exc, started=now, finished=now
+            )
 
 
-async def run_parallel(step: WorkflowStep, env: StepEnv,
-                       namespace: Mapping[str, Any]) -> StepOutcome:
+async def run_parallel(
+    step: WorkflowStep, env: StepEnv, namespace: Mapping[str, Any]
+) -> StepOutcome:
     """Run the children concurrently and judge the share that succeeded."""
     started, cpu = env.services.clock(), time.process_time()
     gate = asyncio.Semaphore(env.max_parallel)
-    children = await asyncio.gather(*(_child(c, env, namespace, gate)
-                                      for c in step.parallel_steps))
+    children = await asyncio.gather(*(_child(c, env, namespace, gate) for c in step.parallel_steps))
     succeeded = [c for c in children if c.status is StepStatus.COMPLETED]
-    failures = {c.step_id: f"{type(c.error).__name__}: {c.error}"
-                for c in children if c.status is not StepStatus.COMPLETED and c.error}
+    failures = {
+        c.step_id: f"{type(c.error).__name__}: {c.error}"
+        for c in children
+        if c.status is not StepStatus.COMPLETED and c.error
+    }
     total = len(children)
     rate = len(succeeded) / total if total else 1.0
-    output = {"total_steps": total, "successful_steps": len(succeeded),
-              "failed_steps": total - len(succeeded), "success_rate": round(rate, 4),
-              "results": {c.step_id: c.output for c in succeeded}, "failures": failures}
-    outcome = StepOutcome(step.step_id, StepStatus.COMPLETED, output=output, started=started,
-                          attempts=1, children=list(children))
+    output = {
+        "total_steps": total,
+        "successful_steps": len(succeeded),
+        "failed_steps": total - len(succeeded),
+        "success_rate": round(rate, 4),
+        "results": {c.step_id: c.output for c in succeeded},
+        "failures": failures,
+    }
+    outcome = StepOutcome(
+        step.step_id,
+        StepStatus.COMPLETED,
+        output=output,
+        started=started,
+        attempts=1,
+        children=list(children),
+    )
     for child in children:
         outcome.context_updates.update(child.context_updates)
     threshold = env.policy_for(step).parallel_failure_threshold
@@ -70,7 +91,8 @@ async def run_parallel(step: WorkflowStep, env: StepEnv,
         outcome.error = StepFailedError(
             f"parallel step '{step.step_id}': {len(succeeded)} of {total} children succeeded "
             f"({rate:.0%}), below parallel_failure_threshold {threshold:.0%}; failures: "
-            + "; ".join(f"{k}: {v}" for k, v in failures.items()))
+            + "; ".join(f"{k}: {v}" for k, v in failures.items())
+        )
         if env.policy_for(step).continue_on_failure:
             outcome.status, outcome.reason = StepStatus.SKIPPED, str(outcome.error)
     else:
@@ -92,17 +114,20 @@ def _reads_unset(source: str, namespace: Mapping[str, Any]) -> bool:
             while isinstance(cur, ast.Attribute):
                 parts.append(cur.attr)
                 cur = cur.value
-            if isinstance(cur, ast.Name):
-                if evaluate(".".join([cur.id, *reversed(parts)]), namespace) is None:
-                    return True
+            dotted = ".".join([getattr(cur, "id", ""), *reversed(parts)])
+            if isinstance(cur, ast.Name) and evaluate(dotted, namespace) is None:
+                return True
     return False
 
 
 async def run_loop(step: WorkflowStep, env: StepEnv, namespace: Mapping[str, Any]) -> StepOutcome:
     """Run the body in order while the condition holds, at most the iteration limit."""
     started, cpu = env.services.clock(), time.process_time()
-    ns: dict[str, Any] = {**namespace, "context": dict(namespace.get("context", {})),
-                          "results": dict(namespace.get("results", {}))}
+    ns: dict[str, Any] = {
+        **namespace,
+        "context": dict(namespace.get("context", {})),
+        "results": dict(namespace.get("results", {})),
+    }
     condition = step.loop_condition or "false"
     outcome = StepOutcome(step.step_id, StepStatus.COMPLETED, started=started, attempts=1)
     history: list[dict[str, Any]] = []
@@ -123,9 +148,13 @@ async def run_loop(step: WorkflowStep, env: StepEnv, namespace: Mapping[str, Any
             outcome.children = [c for c in outcome.children if c.step_id != child.step_id]
             outcome.children.append(child)
             if child.status is StepStatus.FAILED:
-                outcome.status, outcome.error = StepStatus.FAILED, StepFailedError(
-                    f"loop '{step.step_id}' iteration {iterations}: step '{child.step_id}' "
-                    f"failed: {type(child.error).__name__}: {child.error}")
+                outcome.status, outcome.error = (
+                    StepStatus.FAILED,
+                    StepFailedError(
+                        f"loop '{step.step_id}' iteration {iterations}: step '{child.step_id}' "
+                        f"failed: {type(child.error).__name__}: {child.error}"
+                    ),
+                )
                 break
             if child.status is StepStatus.COMPLETED:
                 round_outputs[child.step_id] = child.output
@@ -136,8 +165,11 @@ async def run_loop(step: WorkflowStep, env: StepEnv, namespace: Mapping[str, Any
         if outcome.status is StepStatus.FAILED:
             break
     outcome.iterations = iterations
-    outcome.output = {"iterations": iterations, "stopped_by": stopped_by,
-                      "last": history[-1] if history else {}}
+    outcome.output = {
+        "iterations": iterations,
+        "stopped_by": stopped_by,
+        "last": history[-1] if history else {},
+    }
     if outcome.status is StepStatus.COMPLETED:
         outcome.context_updates.update(_map_own_outputs(step, outcome.output))
     elif env.policy_for(step).continue_on_failure:

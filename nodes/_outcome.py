@@ -49,7 +49,9 @@ class StepOutcome:
         """The `StepResult` stored in state."""
         err = self.error
         return StepResult(
-            step_id=self.step_id, status=self.status, attempts=self.attempts,
+            step_id=self.step_id,
+            status=self.status,
+            attempts=self.attempts,
             started_at=utc_iso(self.started) if self.started else None,
             finished_at=utc_iso(self.finished) if self.finished else None,
             duration_seconds=round(max(0.0, self.finished - self.started), 6),
@@ -57,7 +59,9 @@ class StepOutcome:
             error_type=type(err).__name__ if err else None,
             error=str(err) if err else None,
             traceback=traceback_summary(err) if err else None,
-            reason=self.reason, iterations=self.iterations)
+            reason=self.reason,
+            iterations=self.iterations,
+        )
 
     def flatten(self) -> list[StepOutcome]:
         """This outcome and every nested child outcome."""
@@ -80,9 +84,11 @@ def outcome_update(outcome: StepOutcome) -> dict[str, Any]:
     for item in outcome.flatten():
         sid = item.step_id
         step_results[sid] = item.result().model_dump(mode="json", exclude_none=True)
-        usage[sid] = {"wall_seconds": step_results[sid]["duration_seconds"],
-                      "cpu_seconds": step_results[sid]["cpu_seconds"],
-                      "attempts": item.attempts}
+        usage[sid] = {
+            "wall_seconds": step_results[sid]["duration_seconds"],
+            "cpu_seconds": step_results[sid]["cpu_seconds"],
+            "attempts": item.attempts,
+        }
         if item.status is StepStatus.COMPLETED:
             completed.append(sid)
             if item.record_output:
@@ -101,8 +107,11 @@ def outcome_update(outcome: StepOutcome) -> dict[str, Any]:
     update: dict[str, Any] = {"step_results": step_results, "resource_usage": usage}
     if results:
         update["intermediate_results"] = results
-    for key, ids in (("completed_steps", completed), ("failed_steps", failed),
-                     ("skipped_steps", skipped)):
+    for key, ids in (
+        ("completed_steps", completed),
+        ("failed_steps", failed),
+        ("skipped_steps", skipped),
+    ):
         if ids:
             update[key] = ids
     if retries:

@@ -52,14 +52,23 @@ def _waits_for(workflow: AdvancedWorkflow) -> dict[str, tuple[str, ...]]:
 def handler_only(workflow: AdvancedWorkflow) -> frozenset[str]:
     """Steps that run only when a failure calls them."""
     handlers = {h for s in workflow.iter_steps() for h in s.error_handlers}
-    rejects = {s.approval.on_reject for s in workflow.steps
-               if s.approval is not None and s.approval.on_reject}
+    rejects = {
+        s.approval.on_reject
+        for s in workflow.steps
+        if s.approval is not None and s.approval.on_reject
+    }
     waits = _waits_for(workflow)
     return frozenset(h for h in handlers | rejects if not waits.get(h))
 
 
-def plan(workflow: AdvancedWorkflow, *, completed: Collection[str], failed: Collection[str],
-         skipped: Collection[str], in_flight: Collection[str] = ()) -> Plan:
+def plan(
+    workflow: AdvancedWorkflow,
+    *,
+    completed: Collection[str],
+    failed: Collection[str],
+    skipped: Collection[str],
+    in_flight: Collection[str] = (),
+) -> Plan:
     """Decide the next steps from what has finished."""
     waits = _waits_for(workflow)
     handlers = handler_only(workflow)
@@ -77,22 +86,28 @@ def plan(workflow: AdvancedWorkflow, *, completed: Collection[str], failed: Coll
                 changed = True
     done = finished | set(skip)
     busy = set(in_flight)
-    ready, blocked = [], {}
+    ready: list[str] = []
+    blocked: dict[str, list[str]] = {}
     for step in workflow.steps:
-        sid = step.step_id
+        sid = str(step.step_id)
         if sid in done or sid in busy or sid in handlers:
             continue
-        deps = waits[sid]
+        deps = waits[str(sid)]
         pending = [d for d in deps if d not in done]
         if not pending and (not deps or any(d in done_ok for d in deps)):
             ready.append(sid)
         else:
             blocked[sid] = pending
-    leftover = [s.step_id for s in workflow.steps
-                if s.step_id not in done and s.step_id not in handlers]
+    leftover = [
+        s.step_id for s in workflow.steps if s.step_id not in done and s.step_id not in handlers
+    ]
     complete = not leftover
-    return Plan(ready=ready[: workflow.max_parallel_steps], skip=skip, complete=complete,
-                blocked={} if ready or busy else blocked)
+    return Plan(
+        ready=ready[: workflow.max_parallel_steps],
+        skip=skip,
+        complete=complete,
+        blocked={} if ready or busy else blocked,
+    )
 
 
 def node_for(step_type: StepType) -> str:

@@ -91,7 +91,8 @@ def services_for(runtime: Runtime[Any] | None, actions_module: str | None) -> Ru
     if not actions_module:
         raise ActionNotFoundError(
             "the workflow names no `actions` module and the graph was run without an "
-            "ActionRegistry; add `actions: your.module` to the definition")
+            "ActionRegistry; add `actions: your.module` to the definition"
+        )
     with _DEFAULTS_LOCK:
         if actions_module not in _DEFAULTS:
             _DEFAULTS[actions_module] = RunServices(actions=load_actions_module(actions_module))
@@ -111,12 +112,14 @@ def load_actions_module(module_name: str) -> ActionInvoker:
     except ImportError as exc:
         raise ActionNotFoundError(
             f"cannot import actions module '{module_name}': {exc}; it must be importable from "
-            "the current directory (run from the project root or set PYTHONPATH)") from exc
+            "the current directory (run from the project root or set PYTHONPATH)"
+        ) from exc
     registry = getattr(module, "registry", None)
     if not isinstance(registry, ActionInvoker):
         raise ActionNotFoundError(
             f"actions module '{module_name}' has no ActionRegistry named `registry`; add "
-            "`registry = ActionRegistry()` and register actions on it")
+            "`registry = ActionRegistry()` and register actions on it"
+        )
     return registry
 
 

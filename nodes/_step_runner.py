@@ -30,8 +30,13 @@ from state import (
 )
 
 _TYPE_CHECKS: dict[str, tuple[type, ...]] = {
-    "str": (str,), "int": (int,), "float": (float, int), "number": (int, float),
-    "bool": (bool,), "dict": (dict,), "list": (list,),
+    "str": (str,),
+    "int": (int,),
+    "float": (float, int),
+    "number": (int, float),
+    "bool": (bool,),
+    "dict": (dict,),
+    "list": (list,),
 }
 
 
@@ -62,7 +67,8 @@ class StepEnv:
         if left <= 0:
             raise WorkflowTimeoutError(
                 f"the workflow timeout passed before step '{step_id}' could finish; raise the "
-                "workflow's `timeout` if runs need longer")
+                "workflow's `timeout` if runs need longer"
+            )
         return left
 
 
@@ -73,16 +79,18 @@ def check_inputs(step: WorkflowStep, inputs: Mapping[str, Any]) -> None:
         value = inputs.get(param)
         if value is None:
             problems.append(f"'{param}' is missing (check input_mapping)")
-        elif typ != "any" and (not isinstance(value, _TYPE_CHECKS[typ])
-                               or (typ in ("int", "float", "number") and isinstance(value, bool))):
+        elif typ != "any" and (
+            not isinstance(value, _TYPE_CHECKS[typ])
+            or (typ in ("int", "float", "number") and isinstance(value, bool))
+        ):
             problems.append(f"'{param}' should be {typ}, got {type(value).__name__} {value!r}")
     if problems:
-        raise InvalidInputError(f"step '{step.step_id}' got invalid inputs: "
-                                + "; ".join(problems))
+        raise InvalidInputError(f"step '{step.step_id}' got invalid inputs: " + "; ".join(problems))
 
 
-async def run_leaf(step: WorkflowStep, env: StepEnv, inputs: Mapping[str, Any],
-                   namespace: Mapping[str, Any] | None) -> StepOutcome:
+async def run_leaf(
+    step: WorkflowStep, env: StepEnv, inputs: Mapping[str, Any], namespace: Mapping[str, Any] | None
+) -> StepOutcome:
     """Run an action or webhook step with retry, breaker and timeout."""
     services = env.services
     policy = env.policy_for(step)
@@ -94,22 +102,35 @@ async def run_leaf(step: WorkflowStep, env: StepEnv, inputs: Mapping[str, Any],
     async def attempt(number: int) -> Any:
         outcome.attempts = number
         limits = [t for t in (step.timeout, env.time_left(step.step_id)) if t is not None]
-        ctx = StepContext(workflow_id=env.workflow_id, run_id=env.run_id, step_id=step.step_id,
-                          attempt=number, idempotency_key=key, logger=log)
+        ctx = StepContext(
+            workflow_id=env.workflow_id,
+            run_id=env.run_id,
+            step_id=step.step_id,
+            attempt=number,
+            idempotency_key=key,
+            logger=log,
+        )
         if step.step_type is StepType.WEBHOOK and step.webhook is not None:
             url = resolve_url(step.webhook, namespace or {})
             breaker = services.breakers.get(f"webhook:{urlsplit(url).netloc}")
             breaker.before_call()
-            call = call_webhook(step.webhook, url, inputs, step_id=step.step_id,
-                                services=services, idempotency_key=key)
+            call = call_webhook(
+                step.webhook,
+                url,
+                inputs,
+                step_id=step.step_id,
+                services=services,
+                idempotency_key=key,
+            )
         else:
             name = step.action or step.agent_capability or ""
             breaker = services.breakers.get(name)
             breaker.before_call()
             call = services.actions.invoke(name, inputs, ctx)
         try:
-            result = await run_with_timeout(call, min(limits) if limits else None,
-                                            step_id=step.step_id)
+            result = await run_with_timeout(
+                call, min(limits) if limits else None, step_id=step.step_id
+            )
         except BaseException as exc:
             if is_control_flow(exc):
                 breaker.record_cancelled()  # frees a half-open trial slot; not a failure
@@ -124,12 +145,15 @@ async def run_leaf(step: WorkflowStep, env: StepEnv, inputs: Mapping[str, Any],
 
     try:
         check_inputs(step, inputs)
-        output = to_plain(await call_with_retry(attempt, policy, sleep=services.sleep,
-                                                rng=services.rng, on_retry=on_retry))
+        output = to_plain(
+            await call_with_retry(
+                attempt, policy, sleep=services.sleep, rng=services.rng, on_retry=on_retry
+            )
+        )
         outcome.context_updates = map_outputs(step.output_mapping, output)
     except GraphBubbleUp:
         raise
-    except Exception as exc:  # the failure becomes data: a failed outcome carrying it
+    except Exception as exc:  # noqa: BLE001 -- any failure becomes data: a failed outcome
         outcome.attempts = max(outcome.attempts, getattr(exc, "attempts", outcome.attempts))
         return _failed(outcome, exc, policy, cpu_start, services.clock())
     outcome.status, outcome.output = StepStatus.COMPLETED, output
@@ -139,8 +163,9 @@ async def run_leaf(step: WorkflowStep, env: StepEnv, inputs: Mapping[str, Any],
     return outcome
 
 
-def _failed(outcome: StepOutcome, exc: BaseException, policy: RetryPolicy, cpu_start: float,
-            now: float) -> StepOutcome:
+def _failed(
+    outcome: StepOutcome, exc: BaseException, policy: RetryPolicy, cpu_start: float, now: float
+) -> StepOutcome:
     outcome.error = exc
     outcome.finished = now
     outcome.cpu_seconds = time.process_time() - cpu_start

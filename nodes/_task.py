@@ -6,16 +6,24 @@ already-mapped inputs; containers, conditionals and webhooks get the namespace t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NotRequired
 
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 from policies import map_inputs
 from state import AdvancedWorkflow, EnterpriseWorkflowState, MappingError, StepType, WorkflowStep
 
 _NEEDS_NAMESPACE = frozenset(
-    {StepType.PARALLEL, StepType.LOOP, StepType.CONDITIONAL, StepType.WEBHOOK, StepType.REACT,
-     StepType.HUMAN_APPROVAL, StepType.ROLLBACK})
+    {
+        StepType.PARALLEL,
+        StepType.LOOP,
+        StepType.CONDITIONAL,
+        StepType.WEBHOOK,
+        StepType.REACT,
+        StepType.HUMAN_APPROVAL,
+        StepType.ROLLBACK,
+    }
+)
 
 
 class StepTask(TypedDict):
@@ -37,22 +45,30 @@ class StepTask(TypedDict):
 
 def namespace_of(state: EnterpriseWorkflowState, workflow: AdvancedWorkflow) -> dict[str, Any]:
     """The namespace paths and conditions read: `{input, context, results, globals}`."""
-    return {"input": state.input, "context": state.context,
-            "results": state.intermediate_results, "globals": workflow.global_variables}
+    return {
+        "input": state.input,
+        "context": state.context,
+        "results": state.intermediate_results,
+        "globals": workflow.global_variables,
+    }
 
 
-def build_task(state: EnterpriseWorkflowState, workflow: AdvancedWorkflow,
-               step: WorkflowStep) -> StepTask:
+def build_task(
+    state: EnterpriseWorkflowState, workflow: AdvancedWorkflow, step: WorkflowStep
+) -> StepTask:
     """The task for `step`, with inputs mapped now (a mapping error travels in the task)."""
     timeout = workflow.timeout
     started = state.started_monotonic
     task = StepTask(
-        step_id=step.step_id, step=step.model_dump(mode="json", by_alias=True,
-                                                    exclude_defaults=True),
-        workflow_id=state.workflow_id, run_id=state.run_id, actions=workflow.actions,
+        step_id=step.step_id,
+        step=step.model_dump(mode="json", by_alias=True, exclude_defaults=True),
+        workflow_id=state.workflow_id,
+        run_id=state.run_id,
+        actions=workflow.actions,
         retry=workflow.retry_policy.model_dump(mode="json"),
         max_parallel=workflow.max_parallel_steps,
-        deadline=(started + timeout) if timeout and started is not None else None)
+        deadline=(started + timeout) if timeout and started is not None else None,
+    )
     if state.decided_at is not None:
         task["dispatched_at"] = state.decided_at
     namespace = namespace_of(state, workflow)

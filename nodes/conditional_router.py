@@ -23,7 +23,7 @@ def choose(step: WorkflowStep, namespace: dict[str, Any]) -> tuple[int | None, l
     """The index of the rule that matched (None: none did) and its targets."""
     for index, rule in enumerate(step.conditions):
         if rule.if_ is None or evaluate_condition(rule.if_, namespace):
-            return index, rule.targets
+            return index, [str(t) for t in rule.targets]
     return None, []
 
 
@@ -36,7 +36,7 @@ async def conditional_router(task: StepTask, runtime: Runtime[Any]) -> dict[str,
         index, chosen = choose(step, task.get("namespace") or {})
     except GraphBubbleUp:
         raise
-    except Exception as exc:  # a condition that cannot be evaluated fails the step
+    except Exception as exc:  # noqa: BLE001 -- a condition that cannot be evaluated fails the step
         outcome.status, outcome.error, outcome.finished = StepStatus.FAILED, exc, clock()
         return outcome_update(outcome)
     rule = step.conditions[index] if index is not None else None
@@ -46,9 +46,16 @@ async def conditional_router(task: StepTask, runtime: Runtime[Any]) -> dict[str,
     every = [t for r in step.conditions for t in r.targets]
     not_taken = sorted({t for t in every if t not in chosen})
     for target in not_taken:
-        outcome.children.append(StepOutcome(
-            target, StepStatus.SKIPPED, started=outcome.finished, finished=outcome.finished,
-            reason=f"branch not taken by conditional '{step.step_id}'"))
-    step_logger(workflow_id=task["workflow_id"], run_id=task["run_id"],
-                step_id=step.step_id).info("route_decided", matched=matched, targets=chosen)
+        outcome.children.append(
+            StepOutcome(
+                target,
+                StepStatus.SKIPPED,
+                started=outcome.finished,
+                finished=outcome.finished,
+                reason=f"branch not taken by conditional '{step.step_id}'",
+            )
+        )
+    step_logger(workflow_id=task["workflow_id"], run_id=task["run_id"], step_id=step.step_id).info(
+        "route_decided", matched=matched, targets=chosen
+    )
     return outcome_update(outcome)

@@ -23,18 +23,26 @@ def first_failure(state: EnterpriseWorkflowState) -> dict[str, Any]:
     top = {s.step_id for s in workflow.steps}
     sid = next(s for s in state.failed_steps if s in top)
     result = state.step_results.get(sid, {})
-    return {"step_id": sid, "error_type": result.get("error_type"),
-            "message": result.get("error") or "step failed",
-            "traceback": result.get("traceback")}
+    return {
+        "step_id": sid,
+        "error_type": result.get("error_type"),
+        "message": result.get("error") or "step failed",
+        "traceback": result.get("traceback"),
+    }
 
 
 async def error_recovery(state: EnterpriseWorkflowState, runtime: Runtime[Any]) -> dict[str, Any]:
     """End the run as failed, recording the error of the step that failed."""
     error = first_failure(state)
-    step_logger(workflow_id=state.workflow_id, run_id=state.run_id,
-                step_id=error["step_id"]).error("workflow_failed", error=error["message"])
-    return {"status": WorkflowStatus.FAILED.value, "error": error, "current_steps": [],
-            "finished_at": utc_iso(clock_of(runtime)())}
+    step_logger(workflow_id=state.workflow_id, run_id=state.run_id, step_id=error["step_id"]).error(
+        "workflow_failed", error=error["message"]
+    )
+    return {
+        "status": WorkflowStatus.FAILED.value,
+        "error": error,
+        "current_steps": [],
+        "finished_at": utc_iso(clock_of(runtime)()),
+    }
 
 
 def after_recovery(state: EnterpriseWorkflowState) -> str:

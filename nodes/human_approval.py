@@ -33,13 +33,15 @@ def approval_request(step: WorkflowStep, task: StepTask) -> dict[str, Any]:
     requested = task.get("dispatched_at") or 0.0
     return {
         "request_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{task['run_id']}/{step.step_id}")),
-        "step_id": step.step_id, "run_id": task["run_id"],
+        "step_id": step.step_id,
+        "run_id": task["run_id"],
         "summary": config.summary or task.get("inputs") or {},
-        "approvers": list(config.approvers), "min_approvals": config.min_approvals,
+        "approvers": list(config.approvers),
+        "min_approvals": config.min_approvals,
         "requested_at": utc_iso(requested),
-        "deadline": utc_iso(requested + config.timeout_seconds)
-        if config.timeout_seconds else None,
-        "on_timeout": config.on_timeout.value, "approvals": [],
+        "deadline": utc_iso(requested + config.timeout_seconds) if config.timeout_seconds else None,
+        "on_timeout": config.on_timeout.value,
+        "approvals": [],
     }
 
 
@@ -58,15 +60,36 @@ async def human_approval(task: StepTask, runtime: Runtime[Any]) -> dict[str, Any
             now = clock_of(runtime)()
             error = ApprovalRejectedError(
                 f"step '{step.step_id}' was rejected by {who}: "
-                f"{decision.get('comment') or 'no reason given'}")
-            return outcome_update(StepOutcome(step.step_id, StepStatus.FAILED, error=error,
-                                              started=now, finished=now, attempts=1))
-        approvals[who] = {"approver": who, "comment": decision.get("comment"),
-                          "decided_at": decision.get("decided_at")}
+                f"{decision.get('comment') or 'no reason given'}"
+            )
+            return outcome_update(
+                StepOutcome(
+                    step.step_id,
+                    StepStatus.FAILED,
+                    error=error,
+                    started=now,
+                    finished=now,
+                    attempts=1,
+                )
+            )
+        approvals[who] = {
+            "approver": who,
+            "comment": decision.get("comment"),
+            "decided_at": decision.get("decided_at"),
+        }
     now = clock_of(runtime)()
-    output = {"approved": True, "approvals": list(approvals.values()),
-              "request_id": request["request_id"]}
-    outcome = StepOutcome(step.step_id, StepStatus.COMPLETED, output=output, started=now,
-                          finished=now, attempts=1,
-                          context_updates=map_outputs(step.output_mapping, output))
+    output = {
+        "approved": True,
+        "approvals": list(approvals.values()),
+        "request_id": request["request_id"],
+    }
+    outcome = StepOutcome(
+        step.step_id,
+        StepStatus.COMPLETED,
+        output=output,
+        started=now,
+        finished=now,
+        attempts=1,
+        context_updates=map_outputs(step.output_mapping, output),
+    )
     return outcome_update(outcome)

@@ -27,26 +27,38 @@ from state import (
 
 def _start(state: EnterpriseWorkflowState, config: RunnableConfig, now: float) -> dict[str, Any]:
     run_id = str(config.get("configurable", {}).get("thread_id", ""))
-    base = {"run_id": run_id, "started_at": utc_iso(now), "started_monotonic": now,
-            "input": dict(state.context)}
+    base = {
+        "run_id": run_id,
+        "started_at": utc_iso(now),
+        "started_monotonic": now,
+        "input": dict(state.context),
+    }
     try:
         workflow = AdvancedWorkflow.from_dict(state.workflow)
     except WorkflowDefinitionError as exc:
-        return {**base, "status": WorkflowStatus.FAILED.value, "finished_at": utc_iso(now),
-                "workflow_id": str(state.workflow.get("workflow_id") or ""),
-                "error": {"step_id": None, "error_type": type(exc).__name__,
-                          "message": str(exc)}}
+        return {
+            **base,
+            "status": WorkflowStatus.FAILED.value,
+            "finished_at": utc_iso(now),
+            "workflow_id": str(state.workflow.get("workflow_id") or ""),
+            "error": {"step_id": None, "error_type": type(exc).__name__, "message": str(exc)},
+        }
     step_logger(workflow_id=workflow.workflow_id, run_id=run_id).info("workflow_started")
-    return {**base, "status": WorkflowStatus.RUNNING.value, "workflow_id": workflow.workflow_id,
-            "workflow_key": fingerprint(state.workflow)}
+    return {
+        **base,
+        "status": WorkflowStatus.RUNNING.value,
+        "workflow_id": workflow.workflow_id,
+        "workflow_key": fingerprint(state.workflow),
+    }
 
 
 def _finish(status: WorkflowStatus, now: float, **extra: Any) -> dict[str, Any]:
     return {"status": status.value, "finished_at": utc_iso(now), "current_steps": [], **extra}
 
 
-async def orchestrator(state: EnterpriseWorkflowState, config: RunnableConfig,
-                       runtime: Runtime[Any]) -> dict[str, Any]:
+async def orchestrator(
+    state: EnterpriseWorkflowState, config: RunnableConfig, runtime: Runtime[Any]
+) -> dict[str, Any]:
     """Schedule the next steps of the run, or end it."""
     now = clock_of(runtime)()
     update: dict[str, Any] = {}
@@ -56,36 +68,67 @@ async def orchestrator(state: EnterpriseWorkflowState, config: RunnableConfig,
             return update
     elif state.status.is_terminal:
         return {}
-    workflow = workflow_from_state(state.workflow, update.get("workflow_key")
-                                   or state.workflow_key or None)
+    workflow = workflow_from_state(
+        state.workflow, update.get("workflow_key") or state.workflow_key or None
+    )
     started = update.get("started_monotonic", state.started_monotonic) or now
     if state.control == "cancel":
         return {**update, **_finish(WorkflowStatus.CANCELLED, now, control=None)}
     if workflow.timeout is not None and now - started > workflow.timeout:
-        return {**update, **_finish(WorkflowStatus.TIMED_OUT, now, error={
-            "step_id": None, "error_type": "WorkflowTimeoutError",
-            "message": f"the run exceeded the workflow timeout of {workflow.timeout}s"})}
+        return {
+            **update,
+            **_finish(
+                WorkflowStatus.TIMED_OUT,
+                now,
+                error={
+                    "step_id": None,
+                    "error_type": "WorkflowTimeoutError",
+                    "message": f"the run exceeded the workflow timeout of {workflow.timeout}s",
+                },
+            ),
+        }
     top = {s.step_id for s in workflow.steps}
     if any(sid in top for sid in state.failed_steps):
         return {**update, "current_steps": []}  # error_recovery decides what the failure becomes
-    decision = plan(workflow, completed=state.completed_steps, failed=state.failed_steps,
-                    skipped=state.skipped_steps)
+    decision = plan(
+        workflow,
+        completed=state.completed_steps,
+        failed=state.failed_steps,
+        skipped=state.skipped_steps,
+    )
     if decision.skip:
         update["skipped_steps"] = list(decision.skip)
         update["step_results"] = {
             sid: {"step_id": sid, "status": StepStatus.SKIPPED.value, "reason": reason}
-            for sid, reason in decision.skip.items()}
+            for sid, reason in decision.skip.items()
+        }
     if decision.complete:
         context = dict(state.context)
-        step_logger(workflow_id=workflow.workflow_id, run_id=state.run_id or update.get(
-            "run_id", "")).info("workflow_completed")
+        step_logger(
+            workflow_id=workflow.workflow_id, run_id=state.run_id or update.get("run_id", "")
+        ).info("workflow_completed")
         return {**update, **_finish(WorkflowStatus.COMPLETED, now, final_result=context)}
     if decision.deadlocked:
-        waiting = "; ".join(f"'{sid}' waits for {', '.join(deps) or 'nothing'}"
-                            for sid, deps in decision.blocked.items())
-        return {**update, **_finish(WorkflowStatus.FAILED, now, error={
-            "step_id": None, "error_type": "DeadlockError",
-            "message": f"no step can run and steps are left: {waiting}"})}
-    return {**update, "current_steps": decision.ready, "decisions": state.decisions + 1,
-            "decided_at": now,
-            "status": WorkflowStatus.RUNNING.value}
+        waiting = "; ".join(
+            f"'{sid}' waits for {', '.join(deps) or 'nothing'}"
+            for sid, deps in decision.blocked.items()
+        )
+        return {
+            **update,
+            **_finish(
+                WorkflowStatus.FAILED,
+                now,
+                error={
+                    "step_id": None,
+                    "error_type": "DeadlockError",
+                    "message": f"no step can run and steps are left: {waiting}",
+                },
+            ),
+        }
+    return {
+        **update,
+        "current_steps": decision.ready,
+        "decisions": state.decisions + 1,
+        "decided_at": now,
+        "status": WorkflowStatus.RUNNING.value,
+    }

@@ -18,11 +18,15 @@ from state import MappingError, RetryPolicy, StepStatus, StepType
 
 def step_env(task: StepTask, runtime: Runtime[Any]) -> StepEnv:
     """The shared environment of the steps run by one task."""
-    return StepEnv(services=services_for(runtime, task["actions"]),
-                   workflow_id=task["workflow_id"], run_id=task["run_id"],
-                   retry=RetryPolicy.model_validate(task["retry"]),
-                   max_parallel=task["max_parallel"], deadline=task["deadline"],
-                   key_prefix=task["run_id"])
+    return StepEnv(
+        services=services_for(runtime, task["actions"]),
+        workflow_id=task["workflow_id"],
+        run_id=task["run_id"],
+        retry=RetryPolicy.model_validate(task["retry"]),
+        max_parallel=task["max_parallel"],
+        deadline=task["deadline"],
+        key_prefix=task["run_id"],
+    )
 
 
 def failed_outcome(task: StepTask, error: BaseException, now: float) -> StepOutcome:
@@ -37,15 +41,21 @@ async def parallel_executor(task: StepTask, runtime: Runtime[Any]) -> dict[str, 
         return outcome_update(failed_outcome(task, MappingError(task["input_error"]), now))
     step = step_from_data(task["step"])
     if step.step_type is StepType.ROLLBACK:
-        return outcome_update(failed_outcome(task, NotImplementedError(
-            f"step '{step.step_id}' is a rollback step; in-workflow rollback is not available "
-            "in this version: use `orchestrator rollback RUN_ID --to POINT`"), now))
+        return outcome_update(
+            failed_outcome(
+                task,
+                NotImplementedError(
+                    f"step '{step.step_id}' is a rollback step; in-workflow rollback is not available "
+                    "in this version: use `orchestrator rollback RUN_ID --to POINT`"
+                ),
+                now,
+            )
+        )
     try:
         env = step_env(task, runtime)
-        outcome = await run_step(step, env, task.get("namespace") or {},
-                                 inputs=task.get("inputs"))
+        outcome = await run_step(step, env, task.get("namespace") or {}, inputs=task.get("inputs"))
     except GraphBubbleUp:
         raise
-    except Exception as exc:  # recorded as the step's failure, never lost
+    except Exception as exc:  # noqa: BLE001 -- recorded as the step's failure, never lost
         outcome = failed_outcome(task, exc, clock_of(runtime)())
     return outcome_update(outcome)

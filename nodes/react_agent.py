@@ -45,21 +45,28 @@ async def _react(step: WorkflowStep, task: StepTask, runtime: Runtime[Any]) -> d
             reply = AIMessage(content=str(getattr(reply, "content", reply)))
         messages.append(reply)
         calls = list(reply.tool_calls)
-        trace.append({"iteration": iteration, "thought": reply.content,
-                      "tool_calls": [{"name": c["name"], "args": c["args"]} for c in calls]})
+        trace.append(
+            {
+                "iteration": iteration,
+                "thought": reply.content,
+                "tool_calls": [{"name": c["name"], "args": c["args"]} for c in calls],
+            }
+        )
         if not calls:
             return {"answer": reply.content, "iterations": iteration, "trace": trace}
         for call in calls:
             if call["name"] not in tools:
-                observation: Any = (f"unknown tool '{call['name']}'; available: "
-                                    f"{', '.join(tools) or 'none'}")
+                observation: Any = (
+                    f"unknown tool '{call['name']}'; available: {', '.join(tools) or 'none'}"
+                )
             else:
                 observation = await tools[call["name"]].ainvoke(call["args"])
             trace[-1].setdefault("observations", []).append(to_plain(observation))
             messages.append(ToolMessage(content=str(observation), tool_call_id=call["id"] or ""))
     raise StepFailedError(
         f"react step '{step.step_id}' gave no answer within max_iterations="
-        f"{step.max_iterations}; raise max_iterations or sharpen the prompt")
+        f"{step.max_iterations}; raise max_iterations or sharpen the prompt"
+    )
 
 
 async def react_agent(task: StepTask, runtime: Runtime[Any]) -> dict[str, Any]:
@@ -74,7 +81,7 @@ async def react_agent(task: StepTask, runtime: Runtime[Any]) -> dict[str, Any]:
         outcome.context_updates = map_outputs(step.output_mapping, output)
     except GraphBubbleUp:
         raise
-    except Exception as exc:  # the failure is recorded on the step
+    except Exception as exc:  # noqa: BLE001 -- the failure is recorded on the step
         outcome.status, outcome.error = StepStatus.FAILED, exc
     outcome.finished = clock()
     return outcome_update(outcome)

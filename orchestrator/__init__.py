@@ -4,8 +4,8 @@ from nodes import StepContext
 from orchestrator._checkpointer import DEFAULT_DB
 from orchestrator._facade import EnterpriseWorkflowOrchestrator
 from orchestrator._graph import build_graph
-from orchestrator._logging import configure_logging, use_stdlib_logging
 from orchestrator._loader import load_workflow, workflow_schema
+from orchestrator._logging import configure_logging, use_stdlib_logging
 from orchestrator._registry import ActionRegistry
 from orchestrator._run import RunResult
 

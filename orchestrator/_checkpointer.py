@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import cast
 
 import aiosqlite
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -18,7 +19,8 @@ DEFAULT_DB = "sqlite:///.orchestrator/runs.sqlite"
 """Where runs live when nothing else is said: a SQLite file under the current directory."""
 
 ALLOWED_MODULES: tuple[tuple[str, str], ...] = tuple(
-    ("state._enums", name) for name in ("WorkflowStatus", "StepStatus", "StepType", "OnTimeout"))
+    ("state._enums", name) for name in ("WorkflowStatus", "StepStatus", "StepType", "OnTimeout")
+)
 """Our types the serializer may revive; checkpoints normally hold plain data only."""
 
 
@@ -47,7 +49,8 @@ async def open_checkpointer(url: str, stack: AsyncExitStack) -> BaseCheckpointSa
         return await _open_postgres(url, stack)
     raise CheckpointerError(
         f"unknown checkpointer url {url!r}; use `memory`, `sqlite:///path/runs.sqlite` or "
-        "`postgresql://user@host/db`")
+        "`postgresql://user@host/db`"
+    )
 
 
 async def _open_sqlite(path: Path, stack: AsyncExitStack) -> BaseCheckpointSaver[str]:
@@ -61,7 +64,8 @@ async def _open_sqlite(path: Path, stack: AsyncExitStack) -> BaseCheckpointSaver
     except (OSError, aiosqlite.Error) as exc:
         raise CheckpointerError(
             f"cannot open the run database {path}: {exc}; pass a writable location with "
-            "--db sqlite:///path/runs.sqlite or set ORCHESTRATOR_DB") from exc
+            "--db sqlite:///path/runs.sqlite or set ORCHESTRATOR_DB"
+        ) from exc
     return saver
 
 
@@ -71,11 +75,12 @@ async def _open_postgres(url: str, stack: AsyncExitStack) -> BaseCheckpointSaver
     except ImportError:
         raise CheckpointerError(
             "a postgresql:// checkpointer needs `pip install langgraph-checkpoint-postgres "
-            "psycopg[binary]`") from None
+            "psycopg[binary]`"
+        ) from None
     try:
         saver = await stack.enter_async_context(AsyncPostgresSaver.from_conn_string(url))
         saver.serde = serializer()
         await saver.setup()
     except Exception as exc:  # psycopg raises many types; all mean the same to the user
         raise CheckpointerError(f"cannot open the run database {url}: {exc}") from exc
-    return saver
+    return cast(BaseCheckpointSaver[str], saver)

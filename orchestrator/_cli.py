@@ -52,11 +52,15 @@ def parse_input(text: str | None) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InvalidInputError(f"--input is not valid JSON ({exc.msg} at column {exc.colno}); "
-                                """pass an object such as '{"ticket_id": "T-1"}'""") from None
+        raise InvalidInputError(
+            f"--input is not valid JSON ({exc.msg} at column {exc.colno}); "
+            """pass an object such as '{"ticket_id": "T-1"}'"""
+        ) from None
     if not isinstance(value, dict):
-        raise InvalidInputError(f"--input must be a JSON object, got {type(value).__name__}; "
-                                """wrap it, e.g. '{"value": ...}'""")
+        raise InvalidInputError(
+            f"--input must be a JSON object, got {type(value).__name__}; "
+            """wrap it, e.g. '{"value": ...}'"""
+        )
     return value
 
 
@@ -65,16 +69,21 @@ def _print_run(run: RunResult, as_json: bool) -> int:
         print(json.dumps(run.to_json(), default=str))
         return exit_code(run)
     print(f"run {run.run_id} ({run.workflow_id}): {run.status.value}")
-    for label, ids in (("completed", run.completed_steps), ("skipped", run.skipped_steps),
-                       ("failed", run.failed_steps)):
+    for label, ids in (
+        ("completed", run.completed_steps),
+        ("skipped", run.skipped_steps),
+        ("failed", run.failed_steps),
+    ):
         if ids:
             print(f"  {label:<10} {', '.join(ids)}")
     if run.error:
         where = f" in step '{run.error['step_id']}'" if run.error.get("step_id") else ""
         print(f"  error{where}: {run.error.get('error_type')}: {run.error.get('message')}")
     for request in run.pending_approvals:
-        print(f"  waiting for approval of '{request['step_id']}' by one of "
-              f"{', '.join(request['approvers'])} (request {request['request_id']})")
+        print(
+            f"  waiting for approval of '{request['step_id']}' by one of "
+            f"{', '.join(request['approvers'])} (request {request['request_id']})"
+        )
         print(f"    decide with: orchestrator approve {run.run_id} --as USER")
     if run.result is not None:
         print("  result: " + json.dumps(run.result, default=str, indent=2).replace("\n", "\n  "))
@@ -88,9 +97,10 @@ def _orchestrator(args: argparse.Namespace) -> EnterpriseWorkflowOrchestrator:
     return EnterpriseWorkflowOrchestrator(checkpointer=args.db, webhook_allow_hosts=hosts)
 
 
-async def _with_orch(args: argparse.Namespace,
-                     action: Callable[[EnterpriseWorkflowOrchestrator], Awaitable[RunResult]],
-                     ) -> int:
+async def _with_orch(
+    args: argparse.Namespace,
+    action: Callable[[EnterpriseWorkflowOrchestrator], Awaitable[RunResult]],
+) -> int:
     orch = _orchestrator(args)
     try:
         run = await action(orch)
@@ -103,8 +113,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     """`run WORKFLOW`: start a run and drive it until it finishes or waits."""
     workflow = load_workflow(args.workflow)
     data = parse_input(args.input)
-    return asyncio.run(_with_orch(args, lambda o: o.execute_workflow(
-        workflow, data, run_id=args.run_id)))
+    return asyncio.run(
+        _with_orch(args, lambda o: o.execute_workflow(workflow, data, run_id=args.run_id))
+    )
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -119,14 +130,22 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_approve(args: argparse.Namespace) -> int:
     """`approve RUN_ID --as USER`: approve and continue."""
-    return asyncio.run(_with_orch(args, lambda o: o.approve(
-        args.run_id, args.user, args.comment, request_id=args.request_id)))
+    return asyncio.run(
+        _with_orch(
+            args,
+            lambda o: o.approve(args.run_id, args.user, args.comment, request_id=args.request_id),
+        )
+    )
 
 
 def cmd_reject(args: argparse.Namespace) -> int:
     """`reject RUN_ID --as USER`: reject and continue."""
-    return asyncio.run(_with_orch(args, lambda o: o.reject(
-        args.run_id, args.user, args.reason, request_id=args.request_id)))
+    return asyncio.run(
+        _with_orch(
+            args,
+            lambda o: o.reject(args.run_id, args.user, args.reason, request_id=args.request_id),
+        )
+    )
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -144,14 +163,15 @@ def cmd_graph(args: argparse.Namespace) -> int:
     """`graph WORKFLOW`: print a Mermaid flowchart of its steps (or of the StateGraph)."""
     workflow = load_workflow(args.workflow)
     if args.langgraph:
-        print(EnterpriseWorkflowOrchestrator(checkpointer="memory").graph.get_graph()
-              .draw_mermaid())
+        print(
+            EnterpriseWorkflowOrchestrator(checkpointer="memory").graph.get_graph().draw_mermaid()
+        )
     else:
         print(workflow_mermaid(workflow), end="")
     return EXIT_OK
 
 
-def cmd_schema(args: argparse.Namespace) -> int:
+def cmd_schema(_args: argparse.Namespace) -> int:
     """`schema`: print the JSON Schema of a workflow definition."""
     print(json.dumps(workflow_schema(), indent=2))
     return EXIT_OK
@@ -160,14 +180,17 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db", default=default_db(),
-                        help="checkpointer URL (default: $ORCHESTRATOR_DB or "
-                             "sqlite:///.orchestrator/runs.sqlite)")
+    common.add_argument(
+        "--db",
+        default=default_db(),
+        help="checkpointer URL (default: $ORCHESTRATOR_DB or sqlite:///.orchestrator/runs.sqlite)",
+    )
     common.add_argument("--json", action="store_true", help="print one JSON object")
     common.add_argument("--log-level", default="WARNING", help="log level on stderr")
     common.add_argument("--log-json", action="store_true", help="logs as JSON lines")
     parser = argparse.ArgumentParser(
-        prog="orchestrator", description="Durable enterprise workflows on LangGraph.")
+        prog="orchestrator", description="Durable enterprise workflows on LangGraph."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, fn: Callable[[argparse.Namespace], int], help_: str) -> Any:
@@ -179,11 +202,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("workflow", help="YAML or JSON definition")
     p.add_argument("--input", help="run input: a JSON object, or @file.json")
     p.add_argument("--run-id", help="id for the run (default: random)")
-    for name, fn, help_ in (("resume", cmd_resume, "continue an interrupted run"),
-                            ("status", cmd_status, "show where a run stands")):
+    for name, fn, help_ in (
+        ("resume", cmd_resume, "continue an interrupted run"),
+        ("status", cmd_status, "show where a run stands"),
+    ):
         add(name, fn, help_).add_argument("run_id")
-    for name, fn, note in (("approve", cmd_approve, "--comment"),
-                           ("reject", cmd_reject, "--reason")):
+    for name, fn, note in (
+        ("approve", cmd_approve, "--comment"),
+        ("reject", cmd_reject, "--reason"),
+    ):
         p = add(name, fn, f"{name} a pending approval and continue the run")
         p.add_argument("run_id")
         p.add_argument("--as", dest="user", required=True, help="who decides")

@@ -56,21 +56,32 @@ class EnterpriseWorkflowOrchestrator:
     sets no `max_attempts`), `webhook_allow_hosts` (hosts webhooks may call).
     """
 
-    def __init__(self, config: Mapping[str, Any] | None = None, *,
-                 registry: ActionInvoker | None = None, checkpointer: str | None = None,
-                 clock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 rng: Callable[[], float] = random.random,
-                 webhook_allow_hosts: Any = None, http_transport: Any = None) -> None:
+    def __init__(
+        self,
+        config: Mapping[str, Any] | None = None,
+        *,
+        registry: ActionInvoker | None = None,
+        checkpointer: str | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: Callable[[], float] = random.random,
+        webhook_allow_hosts: Any = None,
+        http_transport: Any = None,
+    ) -> None:
         self.config = dict(config or {})
         self.registry = registry
         self.checkpointer_url = checkpointer or default_db()
         self._breakers = CircuitBreakers(
             failure_threshold=int(self.config.get("failure_threshold", 5)),
-            timeout=float(self.config.get("timeout", 30.0)), clock=clock)
+            timeout=float(self.config.get("timeout", 30.0)),
+            clock=clock,
+        )
         self._clock, self._sleep, self._rng = clock, sleep, rng
-        hosts = webhook_allow_hosts if webhook_allow_hosts is not None else self.config.get(
-            "webhook_allow_hosts")
+        hosts = (
+            webhook_allow_hosts
+            if webhook_allow_hosts is not None
+            else self.config.get("webhook_allow_hosts")
+        )
         self._allow_hosts = _allow_hosts(hosts)
         self._http_transport = http_transport
         self._services: dict[int, RunServices] = {}
@@ -116,14 +127,20 @@ class EnterpriseWorkflowOrchestrator:
             if not workflow.actions:
                 raise ActionNotFoundError(
                     f"workflow '{workflow.workflow_id}' names no `actions` module and the "
-                    "orchestrator has no registry; pass registry=... or add `actions:`")
+                    "orchestrator has no registry; pass registry=... or add `actions:`"
+                )
             actions = load_actions_module(workflow.actions)
         key = id(actions)
         if key not in self._services:
             self._services[key] = RunServices(
-                actions=actions, breakers=self._breakers, clock=self._clock, sleep=self._sleep,
-                rng=self._rng, webhook_allow_hosts=self._allow_hosts,
-                http_transport=self._http_transport)
+                actions=actions,
+                breakers=self._breakers,
+                clock=self._clock,
+                sleep=self._sleep,
+                rng=self._rng,
+                webhook_allow_hosts=self._allow_hosts,
+                http_transport=self._http_transport,
+            )
         return self._services[key]
 
     @staticmethod
@@ -133,8 +150,10 @@ class EnterpriseWorkflowOrchestrator:
 
     # -- runs --------------------------------------------------------------------------------
 
-    def _prepare(self, workflow: AdvancedWorkflow | Mapping[str, Any] | str | Path,
-                 ) -> AdvancedWorkflow:
+    def _prepare(
+        self,
+        workflow: AdvancedWorkflow | Mapping[str, Any] | str | Path,
+    ) -> AdvancedWorkflow:
         if isinstance(workflow, str | Path):
             workflow = load_workflow(workflow)
         elif not isinstance(workflow, AdvancedWorkflow):
@@ -148,29 +167,43 @@ class EnterpriseWorkflowOrchestrator:
     def check_actions(self, workflow: AdvancedWorkflow) -> None:
         """Raise `ActionNotFoundError` naming every action the registry lacks."""
         actions = self._services_for(workflow).actions
-        missing = sorted({name for step in workflow.iter_steps()
-                          for name in _names(step) if not actions.has_action(name)})
+        missing = sorted(
+            {
+                name
+                for step in workflow.iter_steps()
+                for name in _names(step)
+                if not actions.has_action(name)
+            }
+        )
         if missing:
             raise ActionNotFoundError(
                 f"workflow '{workflow.workflow_id}' uses actions that are not registered: "
                 f"{', '.join(missing)}; register them on the ActionRegistry "
-                f"({workflow.actions or 'the registry passed in'})")
+                f"({workflow.actions or 'the registry passed in'})"
+            )
 
-    async def execute_workflow(self, workflow: AdvancedWorkflow | Mapping[str, Any] | str | Path,
-                               input_data: Mapping[str, Any] | None = None, *,
-                               run_id: str | None = None) -> RunResult:
+    async def execute_workflow(
+        self,
+        workflow: AdvancedWorkflow | Mapping[str, Any] | str | Path,
+        input_data: Mapping[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
+    ) -> RunResult:
         """Start a run and drive it until it finishes or waits (approval, pause)."""
         workflow = self._prepare(workflow)
         if input_data is not None and not isinstance(input_data, Mapping):
             raise InvalidInputError(
-                f"input_data must be a JSON object (a mapping), got {type(input_data).__name__}")
+                f"input_data must be a JSON object (a mapping), got {type(input_data).__name__}"
+            )
         self.check_actions(workflow)
         graph = await self._open()
         run_id = run_id or uuid.uuid4().hex
         config = self._config(run_id, workflow)
         if (await graph.aget_state(config)).values:
-            raise RunStateError(f"run '{run_id}' already exists; use resume('{run_id}') to "
-                                "continue it or choose another run id")
+            raise RunStateError(
+                f"run '{run_id}' already exists; use resume('{run_id}') to "
+                "continue it or choose another run id"
+            )
         payload = {"workflow": workflow.to_data(), "context": dict(input_data or {})}
         await graph.ainvoke(payload, config, context=self._services_for(workflow))
         return await self.status(run_id)
@@ -181,7 +214,8 @@ class EnterpriseWorkflowOrchestrator:
         if not snapshot.values:
             raise RunNotFoundError(
                 f"no run '{run_id}' in {self.checkpointer_url}; check the id, or pass the "
-                "database it ran on with --db / checkpointer=")
+                "database it ran on with --db / checkpointer="
+            )
         workflow = AdvancedWorkflow.from_dict(snapshot.values["workflow"])
         return snapshot, RunResult.from_snapshot(run_id, snapshot), workflow
 
@@ -196,51 +230,81 @@ class EnterpriseWorkflowOrchestrator:
         if run.status.is_terminal:
             raise RunStateError(
                 f"run '{run_id}' is {run.status.value}; a finished run cannot be resumed "
-                "(start a new run, or roll it back to a rollback point first)")
+                "(start a new run, or roll it back to a rollback point first)"
+            )
         if run.status is WorkflowStatus.WAITING_APPROVAL:
             raise RunStateError(
                 f"run '{run_id}' is waiting for approval of step "
                 f"'{run.pending_approval and run.pending_approval['step_id']}'; use approve or "
-                "reject to continue it")
+                "reject to continue it"
+            )
         graph = await self._open()
-        await graph.ainvoke(None, self._config(run_id, workflow),
-                            context=self._services_for(workflow))
+        await graph.ainvoke(
+            None, self._config(run_id, workflow), context=self._services_for(workflow)
+        )
         return await self.status(run_id)
 
-    async def _decide(self, run_id: str, approver: str, decision: str, comment: str | None,
-                      request_id: str | None) -> RunResult:
+    async def _decide(
+        self, run_id: str, approver: str, decision: str, comment: str | None, request_id: str | None
+    ) -> RunResult:
         snapshot, run, workflow = await self._snapshot(run_id)
         if run.status is not WorkflowStatus.WAITING_APPROVAL:
-            raise RunStateError(f"run '{run_id}' is {run.status.value}, not waiting for an "
-                                "approval")
-        candidates = [i for i in snapshot.interrupts
-                      if isinstance(i.value, dict)
-                      and (request_id is None or i.value.get("request_id") == request_id)]
+            raise RunStateError(
+                f"run '{run_id}' is {run.status.value}, not waiting for an approval"
+            )
+        candidates = [
+            i
+            for i in snapshot.interrupts
+            if isinstance(i.value, dict)
+            and (request_id is None or i.value.get("request_id") == request_id)
+        ]
         allowed = [i for i in candidates if approver in i.value.get("approvers", [])]
         if not allowed:
             who = sorted({a for i in candidates for a in i.value.get("approvers", [])})
             raise InvalidInputError(
                 f"'{approver}' may not decide the pending approval of run '{run_id}'; allowed "
-                f"approvers: {', '.join(who) or 'none'}. The run keeps waiting.")
+                f"approvers: {', '.join(who) or 'none'}. The run keeps waiting."
+            )
         if len(allowed) > 1 and request_id is None:
             ids = ", ".join(f"{i.value['request_id']} ({i.value['step_id']})" for i in allowed)
-            raise InvalidInputError(f"'{approver}' may decide several pending approvals; name "
-                                    f"one with request_id: {ids}")
+            raise InvalidInputError(
+                f"'{approver}' may decide several pending approvals; name "
+                f"one with request_id: {ids}"
+            )
         target = allowed[0]
-        value = {"decision": decision, "approver": approver, "comment": comment,
-                 "decided_at": datetime.fromtimestamp(self._clock(), UTC).isoformat()}
+        value = {
+            "decision": decision,
+            "approver": approver,
+            "comment": comment,
+            "decided_at": datetime.fromtimestamp(self._clock(), UTC).isoformat(),
+        }
         graph = await self._open()
-        await graph.ainvoke(Command(resume={target.id: value}), self._config(run_id, workflow),
-                            context=self._services_for(workflow))
+        await graph.ainvoke(
+            Command(resume={target.id: value}),
+            self._config(run_id, workflow),
+            context=self._services_for(workflow),
+        )
         return await self.status(run_id)
 
-    async def approve(self, run_id: str, approver: str, comment: str | None = None, *,
-                      request_id: str | None = None) -> RunResult:
+    async def approve(
+        self,
+        run_id: str,
+        approver: str,
+        comment: str | None = None,
+        *,
+        request_id: str | None = None,
+    ) -> RunResult:
         """Approve the pending approval `approver` may decide, and continue the run."""
         return await self._decide(run_id, approver, "approve", comment, request_id)
 
-    async def reject(self, run_id: str, approver: str, reason: str | None = None, *,
-                     request_id: str | None = None) -> RunResult:
+    async def reject(
+        self,
+        run_id: str,
+        approver: str,
+        reason: str | None = None,
+        *,
+        request_id: str | None = None,
+    ) -> RunResult:
         """Reject the pending approval `approver` may decide; the step fails with `reason`."""
         return await self._decide(run_id, approver, "reject", reason, request_id)
 

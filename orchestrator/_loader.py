@@ -23,14 +23,19 @@ def load_workflow(path: str | Path) -> AdvancedWorkflow:
     except OSError as exc:
         raise WorkflowDefinitionError(
             [DefinitionProblem("file", f"cannot read {source}: {exc.strerror or exc}")],
-            source=source) from None
+            source=source,
+        ) from None
     try:
-        data: Any = (json.loads(text) if file.suffix.lower() == ".json"
-                     else yaml.safe_load(text))
+        data: Any = json.loads(text) if file.suffix.lower() == ".json" else yaml.safe_load(text)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
         raise WorkflowDefinitionError(
-            [DefinitionProblem("file", f"not valid {'JSON' if file.suffix == '.json' else 'YAML'}:"
-                               f" {exc}")], source=source) from None
+            [
+                DefinitionProblem(
+                    "file", f"not valid {'JSON' if file.suffix == '.json' else 'YAML'}: {exc}"
+                )
+            ],
+            source=source,
+        ) from None
     return AdvancedWorkflow.from_dict(data, source=source)
 
 

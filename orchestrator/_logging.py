@@ -10,8 +10,17 @@ from typing import IO, Any
 import structlog
 
 LOGGER_NAME = "orchestrator"
-SECRET_MARKERS = ("password", "passwd", "token", "secret", "api_key", "apikey",
-                  "authorization", "credential", "private_key")
+SECRET_MARKERS = (
+    "password",
+    "passwd",
+    "token",
+    "secret",
+    "api_key",
+    "apikey",
+    "authorization",
+    "credential",
+    "private_key",
+)
 """Keys whose values are redacted in logs."""
 
 
@@ -45,11 +54,13 @@ def use_stdlib_logging() -> None:
         processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True)
+        cache_logger_on_first_use=True,
+    )
 
 
-def configure_logging(*, json: bool | None = None, level: str | int = "INFO",
-                      stream: IO[str] | None = None) -> None:
+def configure_logging(
+    *, json: bool | None = None, level: str | int = "INFO", stream: IO[str] | None = None
+) -> None:
     """Show the orchestrator's logs: JSON lines (production) or readable console lines.
 
     `json=None` picks JSON when `stream` is not a terminal. Every line carries the workflow,
@@ -58,12 +69,18 @@ def configure_logging(*, json: bool | None = None, level: str | int = "INFO",
     use_stdlib_logging()
     out = stream or sys.stderr
     as_json = json if json is not None else not out.isatty()
-    renderer: Any = (structlog.processors.JSONRenderer() if as_json
-                     else structlog.dev.ConsoleRenderer(colors=out.isatty()))
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if as_json
+        else structlog.dev.ConsoleRenderer(colors=out.isatty())
+    )
     handler = logging.StreamHandler(out)
-    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
-        foreign_pre_chain=_SHARED))
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            foreign_pre_chain=_SHARED,
+        )
+    )
     logger = logging.getLogger(LOGGER_NAME)
     logger.handlers = [handler]
     logger.setLevel(level if isinstance(level, int) else level.upper())

@@ -23,7 +23,8 @@ def _missing(kind: str, name: str, known: Mapping[str, Any]) -> ActionNotFoundEr
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     return ActionNotFoundError(
         f"no {kind} named '{name}' is registered{hint}; register it with "
-        f"`@registry.{'action' if kind == 'action' else 'add_' + kind}(...)`")
+        f"`@registry.{'action' if kind == 'action' else 'add_' + kind}(...)`"
+    )
 
 
 class ActionRegistry:
@@ -55,8 +56,9 @@ class ActionRegistry:
     def register(self, name: str, action: Any) -> None:
         """Register a function, LangChain tool or Runnable as action `name`."""
         if not (callable(action) or isinstance(action, Runnable)):
-            raise TypeError(f"action '{name}' must be a function, tool or Runnable, "
-                            f"got {type(action).__name__}")
+            raise TypeError(
+                f"action '{name}' must be a function, tool or Runnable, got {type(action).__name__}"
+            )
         self._actions[name] = action
         if isinstance(action, BaseTool):
             self._tools.setdefault(action.name, action)
@@ -110,7 +112,8 @@ class ActionRegistry:
 
 def _is_async(fn: Any) -> bool:
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
-        getattr(fn, "__call__", None))  # noqa: B004 -- callable objects with async __call__
+        getattr(fn, "__call__", None)
+    )  # noqa: B004 -- callable objects with async __call__
 
 
 @functools.lru_cache(maxsize=1024)
@@ -118,8 +121,9 @@ def _signature(fn: Callable[..., Any]) -> inspect.Signature:
     return inspect.signature(fn)
 
 
-def _bind(name: str, fn: Callable[..., Any], inputs: Mapping[str, Any],
-          ctx: StepContext) -> dict[str, Any]:
+def _bind(
+    name: str, fn: Callable[..., Any], inputs: Mapping[str, Any], ctx: StepContext
+) -> dict[str, Any]:
     sig = _signature(fn)
     kwargs = dict(inputs)
     if "ctx" in sig.parameters:
@@ -130,5 +134,6 @@ def _bind(name: str, fn: Callable[..., Any], inputs: Mapping[str, Any],
         params = ", ".join(p for p in sig.parameters if p != "ctx")
         raise MappingError(
             f"action '{name}' cannot take inputs {sorted(inputs)}: {exc}; its parameters are "
-            f"({params}); fix the step's input_mapping") from None
+            f"({params}); fix the step's input_mapping"
+        ) from None
     return kwargs

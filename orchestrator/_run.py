@@ -54,21 +54,33 @@ class RunResult:
         if pending and not status.is_terminal:
             status = WorkflowStatus.WAITING_APPROVAL
         return cls(
-            run_id=RunId(run_id), workflow_id=str(values.get("workflow_id", "")), status=status,
-            result=values.get("final_result"), error=values.get("error"),
+            run_id=RunId(run_id),
+            workflow_id=str(values.get("workflow_id", "")),
+            status=status,
+            result=values.get("final_result"),
+            error=values.get("error"),
             completed_steps=list(values.get("completed_steps", [])),
             failed_steps=list(values.get("failed_steps", [])),
             skipped_steps=list(values.get("skipped_steps", [])),
-            pending_approval=pending[0] if pending else None, pending_approvals=pending,
+            pending_approval=pending[0] if pending else None,
+            pending_approvals=pending,
             context=dict(values.get("context", {})),
             step_results=dict(values.get("step_results", {})),
-            started_at=values.get("started_at"), finished_at=values.get("finished_at"),
-            compliance_flags=list(values.get("compliance_flags", [])))
+            started_at=values.get("started_at"),
+            finished_at=values.get("finished_at"),
+            compliance_flags=list(values.get("compliance_flags", [])),
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The `--json` object of the CLI contract."""
-        return {"run_id": self.run_id, "workflow_id": self.workflow_id,
-                "status": self.status.value, "result": self.result,
-                "completed_steps": self.completed_steps, "failed_steps": self.failed_steps,
-                "skipped_steps": self.skipped_steps, "pending_approval": self.pending_approval,
-                "error": self.error}
+        return {
+            "run_id": self.run_id,
+            "workflow_id": self.workflow_id,
+            "status": self.status.value,
+            "result": self.result,
+            "completed_steps": self.completed_steps,
+            "failed_steps": self.failed_steps,
+            "skipped_steps": self.skipped_steps,
+            "pending_approval": self.pending_approval,
+            "error": self.error,
+        }

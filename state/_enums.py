@@ -32,8 +32,12 @@ class WorkflowStatus(StrEnum):
 
 
 _TERMINAL = frozenset(
-    {WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELLED,
-     WorkflowStatus.TIMED_OUT}
+    {
+        WorkflowStatus.COMPLETED,
+        WorkflowStatus.FAILED,
+        WorkflowStatus.CANCELLED,
+        WorkflowStatus.TIMED_OUT,
+    }
 )
 
 

@@ -18,19 +18,64 @@ LITERAL_NAMES: Final = frozenset({"True", "False", "None", "true", "false", "nul
 """Names that are literals (Python and YAML/JSON spellings)."""
 
 ALLOWED_FUNCTIONS: Final = frozenset(
-    {"len", "abs", "min", "max", "round", "int", "float", "str", "bool", "lower", "upper",
-     "startswith", "endswith", "contains", "exists"}
+    {
+        "len",
+        "abs",
+        "min",
+        "max",
+        "round",
+        "int",
+        "float",
+        "str",
+        "bool",
+        "lower",
+        "upper",
+        "startswith",
+        "endswith",
+        "contains",
+        "exists",
+    }
 )
 """The only functions an expression may call."""
 
 MAX_EXPRESSION_LENGTH: Final = 2000
 
 _ALLOWED_NODES: Final = (
-    ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub, ast.UAdd,
-    ast.BinOp, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod,
-    ast.Compare, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn,
-    ast.Is, ast.IsNot, ast.Constant, ast.Name, ast.Load, ast.Attribute, ast.Subscript,
-    ast.List, ast.Tuple, ast.Call, ast.IfExp,
+    ast.Expression,
+    ast.BoolOp,
+    ast.And,
+    ast.Or,
+    ast.UnaryOp,
+    ast.Not,
+    ast.USub,
+    ast.UAdd,
+    ast.BinOp,
+    ast.Add,
+    ast.Sub,
+    ast.Mult,
+    ast.Div,
+    ast.FloorDiv,
+    ast.Mod,
+    ast.Compare,
+    ast.Eq,
+    ast.NotEq,
+    ast.Lt,
+    ast.LtE,
+    ast.Gt,
+    ast.GtE,
+    ast.In,
+    ast.NotIn,
+    ast.Is,
+    ast.IsNot,
+    ast.Constant,
+    ast.Name,
+    ast.Load,
+    ast.Attribute,
+    ast.Subscript,
+    ast.List,
+    ast.Tuple,
+    ast.Call,
+    ast.IfExp,
 )
 
 
@@ -53,8 +98,10 @@ def check_expression(source: str) -> str | None:
 
 def _check_node(node: ast.AST, source: str) -> str | None:
     if not isinstance(node, _ALLOWED_NODES):
-        return (f"`{type(node).__name__}` is not allowed in `{source}`; use comparisons, "
-                "and/or/not, arithmetic, `in`, literals and dotted names")
+        return (
+            f"`{type(node).__name__}` is not allowed in `{source}`; use comparisons, "
+            "and/or/not, arithmetic, `in`, literals and dotted names"
+        )
     if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
         return f"attribute `{node.attr}` is not allowed in `{source}` (names starting with _)"
     if isinstance(node, ast.Name):

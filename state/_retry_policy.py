@@ -33,8 +33,12 @@ class RetryPolicy(BaseModel):
     """Random extra delay, as a fraction of the computed delay (0 disables jitter)."""
     retry_on: tuple[str, ...] = DEFAULT_RETRY_ON
     """Exception class names that are retried (matched against the class and its bases)."""
-    no_retry_on: tuple[str, ...] = ("CircuitOpenError", "WebhookNotAllowedError",
-                                    "ActionNotFoundError", "MappingError")
+    no_retry_on: tuple[str, ...] = (
+        "CircuitOpenError",
+        "WebhookNotAllowedError",
+        "ActionNotFoundError",
+        "MappingError",
+    )
     """Exception class names never retried, even when `retry_on` matches."""
     parallel_failure_threshold: Annotated[float, Field(ge=0, le=1)] = 0.5
     """A parallel container succeeds when at least this fraction of its children succeed."""

@@ -58,11 +58,14 @@ def collect_problems(raw: Mapping[str, Any]) -> list[DefinitionProblem]:
     problems: list[DefinitionProblem] = []
     if not located:
         problems.append(DefinitionProblem("steps", "a workflow needs at least one step"))
-    ids = _check_ids(located, problems)
-    top_ids = {loc.step["step_id"] for loc in located
-               if loc.parent is None and isinstance(loc.step.get("step_id"), str)}
+    _check_ids(located, problems)
+    top_ids = {
+        loc.step["step_id"]
+        for loc in located
+        if loc.parent is None and isinstance(loc.step.get("step_id"), str)
+    }
     for loc in located:
-        _check_step(loc, ids, top_ids, problems)
+        _check_step(loc, top_ids, problems)
     _check_cycles(located, problems)
     return problems
 
@@ -74,10 +77,13 @@ def _check_ids(located: list[_Located], problems: list[DefinitionProblem]) -> se
         if not isinstance(sid, str):
             continue
         if sid in seen:
-            problems.append(DefinitionProblem(
-                f"{loc.where}.step_id",
-                f"duplicate step id '{sid}' (first used at {seen[sid]}); step ids must be "
-                "unique across the workflow, nested steps included"))
+            problems.append(
+                DefinitionProblem(
+                    f"{loc.where}.step_id",
+                    f"duplicate step id '{sid}' (first used at {seen[sid]}); step ids must be "
+                    "unique across the workflow, nested steps included",
+                )
+            )
         else:
             seen[sid] = loc.where
     return set(seen)
@@ -101,8 +107,7 @@ def _refs(value: Any) -> list[Any]:
     return list(value) if isinstance(value, Sequence) else [value]
 
 
-def _check_step(loc: _Located, ids: set[str], top: set[str],
-                problems: list[DefinitionProblem]) -> None:
+def _check_step(loc: _Located, top: set[str], problems: list[DefinitionProblem]) -> None:
     step, where = loc.step, loc.where
     sid = step.get("step_id", "?")
 
@@ -111,8 +116,11 @@ def _check_step(loc: _Located, ids: set[str], top: set[str],
 
     for dep in _refs(step.get("dependencies")):
         if loc.parent is not None:
-            add("dependencies", "nested steps run by their container and cannot declare "
-                "dependencies; put the dependency on the container instead")
+            add(
+                "dependencies",
+                "nested steps run by their container and cannot declare "
+                "dependencies; put the dependency on the container instead",
+            )
             break
         if msg := _unknown(dep, top, f"step '{sid}' depends on"):
             add("dependencies", msg)
@@ -123,15 +131,14 @@ def _check_step(loc: _Located, ids: set[str], top: set[str],
             if msg := _unknown(ref, top, f"{field} of '{sid}' names"):
                 add(field, msg)
     approval = step.get("approval")
-    if isinstance(approval, Mapping) and approval.get("on_reject") is not None:
-        if msg := _unknown(approval["on_reject"], top, f"on_reject of '{sid}' names"):
-            add("approval.on_reject", msg)
+    on_reject = approval.get("on_reject") if isinstance(approval, Mapping) else None
+    if on_reject is not None and (msg := _unknown(on_reject, top, f"on_reject of '{sid}' names")):
+        add("approval.on_reject", msg)
     _check_type_specific(step, loc, top, add)
     _check_paths(step, add)
 
 
-def _check_type_specific(step: Mapping[str, Any], loc: _Located, top: set[str],
-                         add: Any) -> None:
+def _check_type_specific(step: Mapping[str, Any], loc: _Located, top: set[str], add: Any) -> None:
     stype = step.get("step_type", "sequential")
     sid = step.get("step_id", "?")
     if stype not in _VALID_TYPES:
@@ -157,13 +164,11 @@ def _check_type_specific(step: Mapping[str, Any], loc: _Located, top: set[str],
         _check_conditions(step, loc, top, add)
     elif step.get("conditions"):
         add("conditions", f"only conditional steps take `conditions`; '{sid}' is {stype}")
-    if loop_cond := step.get("loop_condition"):
-        if problem := check_expression(loop_cond):
-            add("loop_condition", problem)
-    for field in ("parallel_steps", "body"):
-        if step.get(field) and stype != {"parallel_steps": "parallel", "body": "loop"}[field]:
-            add(field, f"`{field}` belongs to a {'parallel' if field == 'parallel_steps' else 'loop'}"
-                f" step; '{sid}' is {stype}")
+    if (loop_cond := step.get("loop_condition")) and (problem := check_expression(loop_cond)):
+        add("loop_condition", problem)
+    for field, owner in (("parallel_steps", "parallel"), ("body", "loop")):
+        if step.get(field) and stype != owner:
+            add(field, f"`{field}` belongs to a {owner} step; '{sid}' is {stype}")
 
 
 def _check_conditions(step: Mapping[str, Any], loc: _Located, top: set[str], add: Any) -> None:
@@ -173,8 +178,10 @@ def _check_conditions(step: Mapping[str, Any], loc: _Located, top: set[str], add
         add("conditions", f"conditional step '{sid}' has no `conditions`")
         return
     if loc.parent is not None:
-        add("step_type", "conditional steps route between top-level steps; move "
-            f"'{sid}' out of its container")
+        add(
+            "step_type",
+            f"conditional steps route between top-level steps; move '{sid}' out of its container",
+        )
     for i, rule in enumerate(rules):
         if not isinstance(rule, Mapping):
             continue
@@ -201,8 +208,10 @@ def _check_paths(step: Mapping[str, Any], add: Any) -> None:
     if isinstance(validation, Mapping):
         for key, typ in validation.items():
             if typ not in _INPUT_TYPES:
-                add(f"input_validation.{key}",
-                    f"unknown type {typ!r}; use one of {', '.join(sorted(_INPUT_TYPES))}")
+                add(
+                    f"input_validation.{key}",
+                    f"unknown type {typ!r}; use one of {', '.join(sorted(_INPUT_TYPES))}",
+                )
 
 
 def _path_problem(path: Any) -> str | None:
@@ -211,8 +220,10 @@ def _path_problem(path: Any) -> str | None:
     try:
         jmespath.compile(path)
     except JMESPathError as exc:
-        return (f"invalid path `{path}`: {str(exc).splitlines()[0]}; quote keys with dashes, "
-                'e.g. results."step-1".score')
+        return (
+            f"invalid path `{path}`: {str(exc).splitlines()[0]}; quote keys with dashes, "
+            'e.g. results."step-1".score'
+        )
     return None
 
 
@@ -223,7 +234,8 @@ def _dependency_edges(located: list[_Located]) -> dict[str, set[str]]:
         sid = loc.step.get("step_id")
         if loc.parent is None and isinstance(sid, str):
             edges.setdefault(sid, set()).update(
-                d for d in _refs(loc.step.get("dependencies")) if isinstance(d, str))
+                d for d in _refs(loc.step.get("dependencies")) if isinstance(d, str)
+            )
     for loc in located:
         sid = loc.step.get("step_id")
         if loc.parent is not None or not isinstance(sid, str):
@@ -250,13 +262,16 @@ def _check_cycles(located: list[_Located], problems: list[DefinitionProblem]) ->
             if nxt not in edges or nxt == node:
                 continue
             if color.get(nxt) == 1:
-                cycle = path[path.index(nxt):]
+                cycle = path[path.index(nxt) :]
                 key = frozenset(cycle)
                 if key not in reported:
                     reported.add(key)
                     shown = " -> ".join([*cycle, cycle[0]])
-                    problems.append(DefinitionProblem(
-                        "steps", f"dependency cycle: {shown}; remove one of these dependencies"))
+                    problems.append(
+                        DefinitionProblem(
+                            "steps", f"dependency cycle: {shown}; remove one of these dependencies"
+                        )
+                    )
             elif color.get(nxt) is None:
                 visit(nxt, path)
         path.pop()
@@ -278,8 +293,11 @@ def pydantic_problems(error: ValidationError, raw: Any) -> list[DefinitionProble
             if isinstance(key, int):
                 child = node[key] if isinstance(node, Sequence) and key < len(node) else None
                 prefix = parts.pop() if parts else str(loc[i - 1])
-                parts.append(step_label(key, child, prefix) if isinstance(child, Mapping)
-                             else f"{prefix}[{key}]")
+                parts.append(
+                    step_label(key, child, prefix)
+                    if isinstance(child, Mapping)
+                    else f"{prefix}[{key}]"
+                )
                 node = child
             else:
                 parts.append(str(key))

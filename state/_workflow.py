@@ -34,8 +34,10 @@ def _as_raw(data: Mapping[str, Any]) -> dict[str, Any]:
     """The definition with any already-built steps turned back into plain data."""
     steps = data.get("steps")
     if isinstance(steps, list | tuple):
-        steps = [s.model_dump(mode="json", by_alias=True) if isinstance(s, BaseModel) else s
-                 for s in steps]
+        steps = [
+            s.model_dump(mode="json", by_alias=True) if isinstance(s, BaseModel) else s
+            for s in steps
+        ]
         return {**data, "steps": steps}
     return dict(data)
 
@@ -108,14 +110,15 @@ class AdvancedWorkflow(BaseModel):
 
             raise WorkflowDefinitionError(
                 [DefinitionProblem("definition", f"expected a mapping, got {type(data).__name__}")],
-                source=source)
+                source=source,
+            )
         try:
             return cls(**dict(data))
         except WorkflowDefinitionError as exc:
             raise WorkflowDefinitionError(exc.problems, source=source) from None
 
     @classmethod
-    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> AdvancedWorkflow:
+    def model_validate(cls, obj: Any, *_args: Any, **_kwargs: Any) -> AdvancedWorkflow:
         """Like `from_dict`, so pydantic-style construction reports problems the same way."""
         if isinstance(obj, cls):
             return obj

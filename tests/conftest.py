@@ -50,16 +50,19 @@ def sleep() -> RecordingSleep:
 
 
 @pytest.fixture
-async def make_orch(db_url: str, sleep: RecordingSleep) -> AsyncIterator[
-        Callable[..., EnterpriseWorkflowOrchestrator]]:
+async def make_orch(
+    db_url: str, sleep: RecordingSleep
+) -> AsyncIterator[Callable[..., EnterpriseWorkflowOrchestrator]]:
     """Builds orchestrators on the test's SQLite file and closes them afterwards."""
     made: list[EnterpriseWorkflowOrchestrator] = []
 
-    def build(registry: ActionRegistry, config: dict[str, Any] | None = None,
-              **kwargs: Any) -> EnterpriseWorkflowOrchestrator:
+    def build(
+        registry: ActionRegistry, config: dict[str, Any] | None = None, **kwargs: Any
+    ) -> EnterpriseWorkflowOrchestrator:
         kwargs.setdefault("sleep", sleep)
-        orch = EnterpriseWorkflowOrchestrator(config, registry=registry, checkpointer=db_url,
-                                              **kwargs)
+        orch = EnterpriseWorkflowOrchestrator(
+            config, registry=registry, checkpointer=db_url, **kwargs
+        )
         made.append(orch)
         return orch
 

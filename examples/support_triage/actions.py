@@ -48,8 +48,11 @@ async def search_knowledge_base(category: str) -> dict:
 @registry.action("page_on_call")
 async def page_on_call(category: str, customer: str, within_hours: int) -> dict:
     """Page the on-call engineer for urgent or enterprise tickets."""
-    return {"assignee": f"oncall-{category}", "respond_within_hours": within_hours,
-            "customer": customer}
+    return {
+        "assignee": f"oncall-{category}",
+        "respond_within_hours": within_hours,
+        "customer": customer,
+    }
 
 
 @registry.action("draft_reply")
@@ -62,8 +65,9 @@ async def draft_reply(customer: str, articles: list, previous: str | None = None
 
 
 @registry.action("send_email")
-async def send_email(to: str, ctx: StepContext, reply: str | None = None,
-                     assignee: str | None = None) -> dict:
+async def send_email(
+    to: str, ctx: StepContext, reply: str | None = None, assignee: str | None = None
+) -> dict:
     """Send the reply; the idempotency key makes a resend after a crash a no-op upstream."""
     body = reply or f"An engineer ({assignee}) is on it."
     digest = hashlib.sha256(f"{ctx.idempotency_key}{to}{body}".encode()).hexdigest()[:12]

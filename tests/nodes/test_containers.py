@@ -30,16 +30,29 @@ def _workers_registry(active: list[int] | None = None) -> ActionRegistry:
 
 
 def _container(n_ok: int, n_bad: int, threshold: float | None = None) -> AdvancedWorkflow:
-    children = [{"step_id": f"ok{i}", "step_type": "worker", "action": "work",
-                 "input_mapping": {"n": f"`{i}`"}} for i in range(n_ok)]
-    children += [{"step_id": f"bad{i}", "step_type": "worker", "action": "broken"}
-                 for i in range(n_bad)]
-    step: dict[str, Any] = {"step_id": "fan", "step_type": "parallel",
-                            "parallel_steps": children, "output_mapping": {"summary": "@"}}
+    children = [
+        {
+            "step_id": f"ok{i}",
+            "step_type": "worker",
+            "action": "work",
+            "input_mapping": {"n": f"`{i}`"},
+        }
+        for i in range(n_ok)
+    ]
+    children += [
+        {"step_id": f"bad{i}", "step_type": "worker", "action": "broken"} for i in range(n_bad)
+    ]
+    step: dict[str, Any] = {
+        "step_id": "fan",
+        "step_type": "parallel",
+        "parallel_steps": children,
+        "output_mapping": {"summary": "@"},
+    }
     if threshold is not None:
         step["retry_policy"] = {"parallel_failure_threshold": threshold}
-    return AdvancedWorkflow.from_dict({"name": "par", "retry_policy": {"max_attempts": 1},
-                                       "steps": [step]})
+    return AdvancedWorkflow.from_dict(
+        {"name": "par", "retry_policy": {"max_attempts": 1}, "steps": [step]}
+    )
 
 
 async def test_parallel_output_has_seed_result_shape(make_orch: Any) -> None:
@@ -81,19 +94,37 @@ async def test_parallel_respects_max_parallel_steps(make_orch: Any) -> None:
     assert max(active) == 3
 
 
-def _loop(condition: str, limit: int, start: dict[str, Any]) -> tuple[AdvancedWorkflow,
-                                                                       ActionRegistry]:
+def _loop(
+    condition: str, limit: int, start: dict[str, Any]
+) -> tuple[AdvancedWorkflow, ActionRegistry]:
     registry = ActionRegistry()
 
     @registry.action("bump")
     async def bump(count: int | None) -> dict[str, int]:
         return {"count": (count or 0) + 1}
 
-    wf = AdvancedWorkflow.from_dict({"name": "loop", "steps": [
-        {"step_id": "repeat", "step_type": "loop", "loop_condition": condition,
-         "loop_max_iterations": limit, "output_mapping": {"loop": "@"},
-         "body": [{"step_id": "inc", "action": "bump", "input_mapping": {"count": "context.count"},
-                   "output_mapping": {"count": "count"}}]}]})
+    wf = AdvancedWorkflow.from_dict(
+        {
+            "name": "loop",
+            "steps": [
+                {
+                    "step_id": "repeat",
+                    "step_type": "loop",
+                    "loop_condition": condition,
+                    "loop_max_iterations": limit,
+                    "output_mapping": {"loop": "@"},
+                    "body": [
+                        {
+                            "step_id": "inc",
+                            "action": "bump",
+                            "input_mapping": {"count": "context.count"},
+                            "output_mapping": {"count": "count"},
+                        }
+                    ],
+                }
+            ],
+        }
+    )
     return wf, registry
 
 
@@ -145,10 +176,20 @@ async def test_loop_body_failure_fails_the_loop(make_orch: Any) -> None:
     async def boom() -> None:
         raise RuntimeError("no")
 
-    wf = AdvancedWorkflow.from_dict({"name": "lf", "retry_policy": {"max_attempts": 1},
-                                     "steps": [{"step_id": "l", "step_type": "loop",
-                                                "loop_condition": "true",
-                                                "body": [{"step_id": "b", "action": "boom"}]}]})
+    wf = AdvancedWorkflow.from_dict(
+        {
+            "name": "lf",
+            "retry_policy": {"max_attempts": 1},
+            "steps": [
+                {
+                    "step_id": "l",
+                    "step_type": "loop",
+                    "loop_condition": "true",
+                    "body": [{"step_id": "b", "action": "boom"}],
+                }
+            ],
+        }
+    )
     run = await make_orch(registry).execute_workflow(wf, {})
     assert run.status is WorkflowStatus.FAILED
     assert run.error is not None

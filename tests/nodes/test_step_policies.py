@@ -28,12 +28,14 @@ def _flaky_registry(failures: int, keys: list[str]) -> ActionRegistry:
 
 
 def _one_step(**policy: Any) -> AdvancedWorkflow:
-    return AdvancedWorkflow.from_dict({"name": "one", "retry_policy": policy,
-                                       "steps": [{"step_id": "s", "action": "flaky"}]})
+    return AdvancedWorkflow.from_dict(
+        {"name": "one", "retry_policy": policy, "steps": [{"step_id": "s", "action": "flaky"}]}
+    )
 
 
 async def test_retry_waits_exponential_backoff_then_succeeds(
-        make_orch: Any, sleep: RecordingSleep) -> None:
+    make_orch: Any, sleep: RecordingSleep
+) -> None:
     """Two failures then success: delays double from initial_delay, attempts are recorded."""
     keys: list[str] = []
     wf = _one_step(max_attempts=4, initial_delay=0.1, max_delay=10, jitter=0)
@@ -83,11 +85,16 @@ async def test_idempotency_key_is_stable_across_retries(make_orch: Any) -> None:
 
 
 async def test_step_retry_policy_overrides_workflow_fields(
-        make_orch: Any, sleep: RecordingSleep) -> None:
+    make_orch: Any, sleep: RecordingSleep
+) -> None:
     """A step's retry_policy replaces only the fields it sets."""
-    wf = AdvancedWorkflow.from_dict({
-        "name": "ovr", "retry_policy": {"max_attempts": 5, "initial_delay": 0.3, "jitter": 0},
-        "steps": [{"step_id": "s", "action": "flaky", "retry_policy": {"max_attempts": 2}}]})
+    wf = AdvancedWorkflow.from_dict(
+        {
+            "name": "ovr",
+            "retry_policy": {"max_attempts": 5, "initial_delay": 0.3, "jitter": 0},
+            "steps": [{"step_id": "s", "action": "flaky", "retry_policy": {"max_attempts": 2}}],
+        }
+    )
     run = await make_orch(_flaky_registry(10, [])).execute_workflow(wf, {})
     assert run.step_results["s"]["attempts"] == 2
     assert sleep.delays == [0.3]
@@ -105,8 +112,13 @@ async def test_circuit_opens_and_fails_fast_across_runs(make_orch: Any) -> None:
 
     clock = FakeClock()
     orch = make_orch(registry, {"failure_threshold": 2, "timeout": 30}, clock=clock)
-    wf = AdvancedWorkflow.from_dict({"name": "cb", "retry_policy": {"max_attempts": 1},
-                                     "steps": [{"step_id": "s", "action": "down"}]})
+    wf = AdvancedWorkflow.from_dict(
+        {
+            "name": "cb",
+            "retry_policy": {"max_attempts": 1},
+            "steps": [{"step_id": "s", "action": "down"}],
+        }
+    )
     for _ in range(2):
         assert (await orch.execute_workflow(wf, {})).status is WorkflowStatus.FAILED
     third = await orch.execute_workflow(wf, {})
@@ -130,12 +142,18 @@ async def test_circuit_half_opens_after_timeout_and_closes_on_success(make_orch:
 
     clock = FakeClock()
     orch = make_orch(registry, {"failure_threshold": 1, "timeout": 30}, clock=clock)
-    wf = AdvancedWorkflow.from_dict({"name": "cb2", "retry_policy": {"max_attempts": 1},
-                                     "steps": [{"step_id": "s", "action": "svc"}]})
+    wf = AdvancedWorkflow.from_dict(
+        {
+            "name": "cb2",
+            "retry_policy": {"max_attempts": 1},
+            "steps": [{"step_id": "s", "action": "svc"}],
+        }
+    )
     await orch.execute_workflow(wf, {})
     healthy["ok"] = True
     blocked = await orch.execute_workflow(wf, {})
-    assert blocked.error is not None and blocked.error["error_type"] == "CircuitOpenError"
+    assert blocked.error is not None
+    assert blocked.error["error_type"] == "CircuitOpenError"
     clock.advance(31)
     assert (await orch.execute_workflow(wf, {})).status is WorkflowStatus.COMPLETED
     assert (await orch.execute_workflow(wf, {})).status is WorkflowStatus.COMPLETED
@@ -149,9 +167,13 @@ async def test_step_timeout_cuts_off_slow_action(make_orch: Any) -> None:
     async def slow() -> None:
         await asyncio.sleep(5)
 
-    wf = AdvancedWorkflow.from_dict({"name": "to", "retry_policy": {"max_attempts": 1},
-                                     "steps": [{"step_id": "s", "action": "slow",
-                                                "timeout": 0.05}]})
+    wf = AdvancedWorkflow.from_dict(
+        {
+            "name": "to",
+            "retry_policy": {"max_attempts": 1},
+            "steps": [{"step_id": "s", "action": "slow", "timeout": 0.05}],
+        }
+    )
     run = await make_orch(registry).execute_workflow(wf, {})
     assert run.status is WorkflowStatus.FAILED
     assert run.error is not None
@@ -169,14 +191,22 @@ async def test_workflow_timeout_ends_run_timed_out(make_orch: Any) -> None:
         clock.advance(40)
         return {}
 
-    wf = AdvancedWorkflow.from_dict({"name": "wt", "timeout": 60, "steps": [
-        {"step_id": "a", "action": "tick"}, {"step_id": "b", "action": "tick",
-                                             "dependencies": ["a"]},
-        {"step_id": "c", "action": "tick", "dependencies": ["b"]}]})
+    wf = AdvancedWorkflow.from_dict(
+        {
+            "name": "wt",
+            "timeout": 60,
+            "steps": [
+                {"step_id": "a", "action": "tick"},
+                {"step_id": "b", "action": "tick", "dependencies": ["a"]},
+                {"step_id": "c", "action": "tick", "dependencies": ["b"]},
+            ],
+        }
+    )
     run = await make_orch(registry, clock=clock).execute_workflow(wf, {})
     assert run.status is WorkflowStatus.TIMED_OUT
     assert run.completed_steps == ["a", "b"]
-    assert run.error is not None and "timeout" in run.error["message"]
+    assert run.error is not None
+    assert "timeout" in run.error["message"]
 
 
 async def test_sync_action_runs_off_the_event_loop(make_orch: Any) -> None:
@@ -190,11 +220,13 @@ async def test_sync_action_runs_off_the_event_loop(make_orch: Any) -> None:
         seen.append(threading.get_ident())
         return {"ok": True}
 
-    wf = AdvancedWorkflow.from_dict({"name": "sync",
-                                     "steps": [{"step_id": "s", "action": "blocking"}]})
+    wf = AdvancedWorkflow.from_dict(
+        {"name": "sync", "steps": [{"step_id": "s", "action": "blocking"}]}
+    )
     run = await make_orch(registry).execute_workflow(wf, {})
     assert run.status is WorkflowStatus.COMPLETED
-    assert seen and seen[0] != loop_thread
+    assert seen
+    assert seen[0] != loop_thread
 
 
 async def test_input_validation_rejects_wrong_types(make_orch: Any) -> None:
@@ -206,9 +238,19 @@ async def test_input_validation_rejects_wrong_types(make_orch: Any) -> None:
     async def charge(amount: Any) -> None:
         called.append(amount)
 
-    wf = AdvancedWorkflow.from_dict({"name": "iv", "steps": [
-        {"step_id": "s", "action": "charge", "input_mapping": {"amount": "input.amount"},
-         "input_validation": {"amount": "number"}}]})
+    wf = AdvancedWorkflow.from_dict(
+        {
+            "name": "iv",
+            "steps": [
+                {
+                    "step_id": "s",
+                    "action": "charge",
+                    "input_mapping": {"amount": "input.amount"},
+                    "input_validation": {"amount": "number"},
+                }
+            ],
+        }
+    )
     run = await make_orch(registry).execute_workflow(wf, {"amount": "ten"})
     assert run.status is WorkflowStatus.FAILED
     assert run.error is not None
@@ -224,8 +266,12 @@ async def test_mapping_to_unknown_parameter_is_clear_error(make_orch: Any) -> No
     async def greet(name: str) -> str:
         return name
 
-    wf = AdvancedWorkflow.from_dict({"name": "map", "steps": [
-        {"step_id": "s", "action": "greet", "input_mapping": {"nmae": "input.name"}}]})
+    wf = AdvancedWorkflow.from_dict(
+        {
+            "name": "map",
+            "steps": [{"step_id": "s", "action": "greet", "input_mapping": {"nmae": "input.name"}}],
+        }
+    )
     run = await make_orch(registry).execute_workflow(wf, {"name": "x"})
     assert run.status is WorkflowStatus.FAILED
     assert run.error is not None
