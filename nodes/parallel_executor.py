@@ -45,8 +45,8 @@ async def parallel_executor(task: StepTask, runtime: Runtime[Any]) -> dict[str, 
             failed_outcome(
                 task,
                 NotImplementedError(
-                    f"step '{step.step_id}' is a rollback step; in-workflow rollback is not available "
-                    "in this version: use `orchestrator rollback RUN_ID --to POINT`"
+                    f"step '{step.step_id}' is a rollback step; in-workflow rollback is not "
+                    "available in this version: use `orchestrator rollback RUN_ID --to POINT`"
                 ),
                 now,
             )

@@ -111,9 +111,9 @@ class ActionRegistry:
 
 
 def _is_async(fn: Any) -> bool:
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
-        getattr(fn, "__call__", None)
-    )  # noqa: B004 -- callable objects with async __call__
+    # callable objects with an async __call__ count as async too
+    call = type(fn).__call__ if not inspect.isfunction(fn) else None
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(call)
 
 
 @functools.lru_cache(maxsize=1024)
