@@ -31,12 +31,15 @@ async def run_step(
 ) -> StepOutcome:
     """Run any executor step; `inputs` are mapped from `namespace` when not given."""
     if step.step_type is StepType.PARALLEL:
-        return await run_parallel(step, env, namespace)
-    if step.step_type is StepType.LOOP:
-        return await run_loop(step, env, namespace)
-    if inputs is None:
-        inputs = map_inputs(step.input_mapping, namespace)
-    return await run_leaf(step, env, inputs, namespace)
+        outcome = await run_parallel(step, env, namespace)
+    elif step.step_type is StepType.LOOP:
+        outcome = await run_loop(step, env, namespace)
+    else:
+        if inputs is None:
+            inputs = map_inputs(step.input_mapping, namespace)
+        outcome = await run_leaf(step, env, inputs, namespace)
+    outcome.step_type = step.step_type.value
+    return outcome
 
 
 async def _child(

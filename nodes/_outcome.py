@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from nodes._hooks import RunHooks
 from state import StepResult, StepStatus
 
 
@@ -39,6 +40,7 @@ class StepOutcome:
     flags: list[str] = field(default_factory=list)
     children: list[StepOutcome] = field(default_factory=list)
     record_output: bool = True
+    step_type: str = ""
 
     @property
     def ok(self) -> bool:
@@ -69,6 +71,21 @@ class StepOutcome:
         for child in self.children:
             out.extend(child.flatten())
         return out
+
+
+def report(outcome: StepOutcome, hooks: RunHooks, *, workflow_id: str, run_id: str) -> None:
+    """Tell the hooks about `outcome` and every nested outcome."""
+    for item in outcome.flatten():
+        hooks.on_step(
+            workflow_id=workflow_id,
+            run_id=run_id,
+            step_id=item.step_id,
+            step_type=item.step_type,
+            status=item.status.value,
+            duration=max(0.0, item.finished - item.started),
+            attempts=item.attempts,
+            error_type=type(item.error).__name__ if item.error else None,
+        )
 
 
 def outcome_update(outcome: StepOutcome) -> dict[str, Any]:

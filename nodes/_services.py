@@ -19,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 import structlog
 from langgraph.runtime import Runtime
 
+from nodes._hooks import NO_HOOKS, RunHooks
 from policies import CircuitBreakers
 from state import ActionNotFoundError
 
@@ -76,6 +77,8 @@ class RunServices:
     """Hosts webhooks may call (`host` or `host:port`; `*` allows any)."""
     http_transport: Any = None
     """Optional httpx transport for webhooks (None: a real network connection)."""
+    hooks: RunHooks = NO_HOOKS
+    """Observability hooks (metrics, audit)."""
 
 
 _DEFAULTS: dict[str, RunServices] = {}
@@ -97,6 +100,12 @@ def services_for(runtime: Runtime[Any] | None, actions_module: str | None) -> Ru
         if actions_module not in _DEFAULTS:
             _DEFAULTS[actions_module] = RunServices(actions=load_actions_module(actions_module))
         return _DEFAULTS[actions_module]
+
+
+def hooks_of(runtime: Runtime[Any] | None) -> RunHooks:
+    """The injected hooks, or no-op hooks when the graph runs without services."""
+    context = runtime.context if runtime is not None else None
+    return context.hooks if isinstance(context, RunServices) else NO_HOOKS
 
 
 def clock_of(runtime: Runtime[Any] | None) -> Callable[[], float]:

@@ -12,7 +12,8 @@ from langgraph.errors import GraphBubbleUp
 from langgraph.runtime import Runtime
 
 from nodes._definition import step_from_data
-from nodes._outcome import StepOutcome, outcome_update
+from nodes._outcome import StepOutcome
+from nodes._report import finish
 from nodes._services import clock_of, step_logger
 from nodes._task import StepTask
 from policies import evaluate_condition
@@ -38,7 +39,7 @@ async def conditional_router(task: StepTask, runtime: Runtime[Any]) -> dict[str,
         raise
     except Exception as exc:  # noqa: BLE001 -- a condition that cannot be evaluated fails the step
         outcome.status, outcome.error, outcome.finished = StepStatus.FAILED, exc, clock()
-        return outcome_update(outcome)
+        return finish(task, runtime, outcome)
     rule = step.conditions[index] if index is not None else None
     matched = (rule.if_ if rule.if_ is not None else "else") if rule else None
     outcome.output = {"matched": matched, "rule_index": index, "targets": chosen}
@@ -58,4 +59,4 @@ async def conditional_router(task: StepTask, runtime: Runtime[Any]) -> dict[str,
     step_logger(workflow_id=task["workflow_id"], run_id=task["run_id"], step_id=step.step_id).info(
         "route_decided", matched=matched, targets=chosen
     )
-    return outcome_update(outcome)
+    return finish(task, runtime, outcome)

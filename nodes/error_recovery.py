@@ -13,7 +13,7 @@ from langgraph.runtime import Runtime
 
 from nodes._definition import workflow_from_state
 from nodes._outcome import utc_iso
-from nodes._services import clock_of, step_logger
+from nodes._services import clock_of, hooks_of, step_logger
 from state import EnterpriseWorkflowState, WorkflowStatus
 
 
@@ -37,11 +37,18 @@ async def error_recovery(state: EnterpriseWorkflowState, runtime: Runtime[Any]) 
     step_logger(workflow_id=state.workflow_id, run_id=state.run_id, step_id=error["step_id"]).error(
         "workflow_failed", error=error["message"]
     )
+    now = clock_of(runtime)()
+    hooks_of(runtime).on_run_finished(
+        workflow_id=state.workflow_id,
+        run_id=state.run_id,
+        status=WorkflowStatus.FAILED.value,
+        duration=now - (state.started_monotonic or now),
+    )
     return {
         "status": WorkflowStatus.FAILED.value,
         "error": error,
         "current_steps": [],
-        "finished_at": utc_iso(clock_of(runtime)()),
+        "finished_at": utc_iso(now),
     }
 
 

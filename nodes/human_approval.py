@@ -15,7 +15,8 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from nodes._definition import step_from_data
-from nodes._outcome import StepOutcome, outcome_update, utc_iso
+from nodes._outcome import StepOutcome, utc_iso
+from nodes._report import finish
 from nodes._services import clock_of
 from nodes._task import StepTask
 from policies import map_outputs
@@ -62,7 +63,9 @@ async def human_approval(task: StepTask, runtime: Runtime[Any]) -> dict[str, Any
                 f"step '{step.step_id}' was rejected by {who}: "
                 f"{decision.get('comment') or 'no reason given'}"
             )
-            return outcome_update(
+            return finish(
+                task,
+                runtime,
                 StepOutcome(
                     step.step_id,
                     StepStatus.FAILED,
@@ -70,7 +73,7 @@ async def human_approval(task: StepTask, runtime: Runtime[Any]) -> dict[str, Any
                     started=now,
                     finished=now,
                     attempts=1,
-                )
+                ),
             )
         approvals[who] = {
             "approver": who,
@@ -92,4 +95,4 @@ async def human_approval(task: StepTask, runtime: Runtime[Any]) -> dict[str, Any
         attempts=1,
         context_updates=map_outputs(step.output_mapping, output),
     )
-    return outcome_update(outcome)
+    return finish(task, runtime, outcome)

@@ -15,7 +15,7 @@ from langgraph.runtime import Runtime
 from nodes._definition import fingerprint, workflow_from_state
 from nodes._outcome import utc_iso
 from nodes._scheduler import plan
-from nodes._services import clock_of, step_logger
+from nodes._services import clock_of, hooks_of, step_logger
 from state import (
     AdvancedWorkflow,
     EnterpriseWorkflowState,
@@ -61,6 +61,40 @@ async def orchestrator(
 ) -> dict[str, Any]:
     """Schedule the next steps of the run, or end it."""
     now = clock_of(runtime)()
+    update = _schedule(state, config, now)
+    hooks = hooks_of(runtime)
+    ids = {
+        "workflow_id": update.get("workflow_id", state.workflow_id),
+        "run_id": update.get("run_id", state.run_id),
+    }
+    if update.get("finished_at"):
+        started = update.get("started_monotonic", state.started_monotonic) or now
+        hooks.on_run_finished(**ids, status=update["status"], duration=now - started)
+    elif ready := update.get("current_steps"):
+        workflow = workflow_from_state(state.workflow, update.get("workflow_key") or None)
+        hooks.on_decision(
+            **ids,
+            strategy=_strategy(workflow, ready),
+            ready=list(ready),
+            complexity=_complexity(workflow),
+        )
+    return update
+
+
+def _strategy(workflow: AdvancedWorkflow, ready: list[str]) -> str:
+    types = {workflow.step(sid).step_type.value for sid in ready}
+    if len(ready) == 1:
+        return types.pop()
+    return "parallel" if len(types) == 1 else "mixed"
+
+
+def _complexity(workflow: AdvancedWorkflow) -> float:
+    """Steps (nested included) plus dependency edges: a rough size of the decision space."""
+    steps = list(workflow.iter_steps())
+    return float(len(steps) + sum(len(s.dependencies) + len(s.conditions) for s in steps))
+
+
+def _schedule(state: EnterpriseWorkflowState, config: RunnableConfig, now: float) -> dict[str, Any]:
     update: dict[str, Any] = {}
     if state.status is WorkflowStatus.INITIALIZING:
         update = _start(state, config, now)

@@ -9,7 +9,8 @@ from langgraph.runtime import Runtime
 
 from nodes._containers import run_step
 from nodes._definition import step_from_data
-from nodes._outcome import StepOutcome, outcome_update
+from nodes._outcome import StepOutcome
+from nodes._report import finish
 from nodes._services import clock_of, services_for
 from nodes._step_runner import StepEnv
 from nodes._task import StepTask
@@ -38,10 +39,12 @@ async def parallel_executor(task: StepTask, runtime: Runtime[Any]) -> dict[str, 
     """Run the task's step under its policies and record the outcome."""
     now = clock_of(runtime)()
     if "input_error" in task:
-        return outcome_update(failed_outcome(task, MappingError(task["input_error"]), now))
+        return finish(task, runtime, failed_outcome(task, MappingError(task["input_error"]), now))
     step = step_from_data(task["step"])
     if step.step_type is StepType.ROLLBACK:
-        return outcome_update(
+        return finish(
+            task,
+            runtime,
             failed_outcome(
                 task,
                 NotImplementedError(
@@ -49,7 +52,7 @@ async def parallel_executor(task: StepTask, runtime: Runtime[Any]) -> dict[str, 
                     "available in this version: use `orchestrator rollback RUN_ID --to POINT`"
                 ),
                 now,
-            )
+            ),
         )
     try:
         env = step_env(task, runtime)
@@ -58,4 +61,4 @@ async def parallel_executor(task: StepTask, runtime: Runtime[Any]) -> dict[str, 
         raise
     except Exception as exc:  # noqa: BLE001 -- recorded as the step's failure, never lost
         outcome = failed_outcome(task, exc, clock_of(runtime)())
-    return outcome_update(outcome)
+    return finish(task, runtime, outcome)

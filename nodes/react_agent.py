@@ -14,8 +14,9 @@ from langgraph.errors import GraphBubbleUp
 from langgraph.runtime import Runtime
 
 from nodes._definition import step_from_data
-from nodes._outcome import StepOutcome, outcome_update
+from nodes._outcome import StepOutcome
 from nodes._plain import to_plain
+from nodes._report import finish
 from nodes._services import clock_of, services_for
 from nodes._task import StepTask
 from policies import fill_placeholders, map_outputs
@@ -84,4 +85,4 @@ async def react_agent(task: StepTask, runtime: Runtime[Any]) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 -- the failure is recorded on the step
         outcome.status, outcome.error = StepStatus.FAILED, exc
     outcome.finished = clock()
-    return outcome_update(outcome)
+    return finish(task, runtime, outcome)
