@@ -1,5 +1,6 @@
 """The graph's nodes: one module per node, each `(state or task, runtime) -> update`."""
 
+from nodes._compensation import compensation_plan
 from nodes._routing import EXECUTOR_NODES, determine_execution_path
 from nodes._services import ActionInvoker, RunServices, StepContext, load_actions_module
 from nodes._task import StepTask
@@ -18,6 +19,7 @@ __all__ = [
     "StepContext",
     "StepTask",
     "after_recovery",
+    "compensation_plan",
     "conditional_router",
     "determine_execution_path",
     "error_recovery",

@@ -6,9 +6,9 @@ from langgraph.graph import END
 from langgraph.types import Send
 
 from nodes._definition import workflow_from_state
-from nodes._scheduler import node_for
+from nodes._scheduler import node_for, unhandled_failures
 from nodes._task import build_task
-from state import EnterpriseWorkflowState
+from state import EnterpriseWorkflowState, WorkflowStatus
 
 EXECUTOR_NODES = ("parallel_executor", "conditional_router", "react_agent", "human_approval")
 """Nodes that run steps; each receives a `StepTask` and returns to the orchestrator."""
@@ -16,11 +16,10 @@ EXECUTOR_NODES = ("parallel_executor", "conditional_router", "react_agent", "hum
 
 def determine_execution_path(state: EnterpriseWorkflowState) -> list[Send] | str:
     """Send each ready step to the node for its type, or go to error_recovery, or end."""
-    if state.status.is_terminal or not state.workflow_key:
+    if state.status.is_terminal or state.status is WorkflowStatus.PAUSED or not state.workflow_key:
         return END
     workflow = workflow_from_state(state.workflow, state.workflow_key)
-    top = {s.step_id for s in workflow.steps}
-    if any(sid in top for sid in state.failed_steps):
+    if state.compensation_plan is not None or unhandled_failures(state, workflow):
         return "error_recovery"
     if not state.current_steps:
         return END

@@ -13,7 +13,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from nodes._definition import per_workflow
-from state import AdvancedWorkflow, StepType
+from state import AdvancedWorkflow, EnterpriseWorkflowState, StepType
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +68,16 @@ def plan(
     failed: Collection[str],
     skipped: Collection[str],
     in_flight: Collection[str] = (),
+    triggered: Collection[str] = (),
+    handled: Collection[str] = (),
 ) -> Plan:
-    """Decide the next steps from what has finished."""
+    """Decide the next steps from what has finished.
+
+    `triggered` handler steps become runnable; `handled` failures count as skipped.
+    """
     waits = _waits_for(workflow)
-    handlers = handler_only(workflow)
-    done_ok, done_skip = set(completed), set(skipped)
+    handlers = handler_only(workflow) - set(triggered)
+    done_ok, done_skip = set(completed), set(skipped) | set(handled)
     finished = done_ok | done_skip | set(failed)
     skip: dict[str, str] = {}
     changed = True
@@ -108,6 +113,13 @@ def plan(
         complete=complete,
         blocked={} if ready or busy else blocked,
     )
+
+
+def unhandled_failures(state: EnterpriseWorkflowState, workflow: AdvancedWorkflow) -> list[str]:
+    """Top-level steps that failed and whose failure nothing has handled yet."""
+    top = {s.step_id for s in workflow.steps}
+    handled = set(state.handled_failures)
+    return [sid for sid in state.failed_steps if sid in top and sid not in handled]
 
 
 def node_for(step_type: StepType) -> str:

@@ -58,6 +58,9 @@ class ActionInvoker(Protocol):
     def tool(self, name: str) -> Any:
         """The LangChain tool registered under `name`."""
 
+    def parameters(self, name: str) -> frozenset[str] | None:
+        """Keyword arguments action `name` accepts (None: any)."""
+
 
 @dataclass(frozen=True)
 class RunServices:
@@ -79,6 +82,9 @@ class RunServices:
     """Optional httpx transport for webhooks (None: a real network connection)."""
     hooks: RunHooks = NO_HOOKS
     """Observability hooks (metrics, audit)."""
+    control: Callable[[str], str | None] = field(default=lambda _run_id: None)
+    """Reads a lifecycle request (`pause`, `cancel`, `cancel_compensate`) for a run, written
+    by another process; checked at every step boundary."""
 
 
 _DEFAULTS: dict[str, RunServices] = {}
@@ -106,6 +112,16 @@ def hooks_of(runtime: Runtime[Any] | None) -> RunHooks:
     """The injected hooks, or no-op hooks when the graph runs without services."""
     context = runtime.context if runtime is not None else None
     return context.hooks if isinstance(context, RunServices) else NO_HOOKS
+
+
+def control_of(runtime: Runtime[Any] | None) -> Callable[[str], str | None]:
+    """The injected lifecycle-request reader, or one that never asks for anything."""
+    context = runtime.context if runtime is not None else None
+    return context.control if isinstance(context, RunServices) else _no_request
+
+
+def _no_request(_run_id: str) -> str | None:
+    return None
 
 
 def clock_of(runtime: Runtime[Any] | None) -> Callable[[], float]:

@@ -27,11 +27,16 @@ class ApprovalRejectedError(StepFailedError):
     """An approver rejected the step."""
 
 
+class ApprovalTimeoutError(StepFailedError):
+    """Nobody decided before the deadline and the policy says reject."""
+
+
 def approval_request(step: WorkflowStep, task: StepTask) -> dict[str, Any]:
     """The `ApprovalRequest` data a waiting run shows under `pending_approval`."""
     config = step.approval
     assert config is not None  # validated: human_approval steps have `approval`
     requested = task.get("dispatched_at") or 0.0
+    deadline = requested + config.timeout_seconds if config.timeout_seconds else None
     return {
         "request_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{task['run_id']}/{step.step_id}")),
         "step_id": step.step_id,
@@ -40,59 +45,95 @@ def approval_request(step: WorkflowStep, task: StepTask) -> dict[str, Any]:
         "approvers": list(config.approvers),
         "min_approvals": config.min_approvals,
         "requested_at": utc_iso(requested),
-        "deadline": utc_iso(requested + config.timeout_seconds) if config.timeout_seconds else None,
+        "deadline": utc_iso(deadline) if deadline is not None else None,
+        "deadline_epoch": deadline,
         "on_timeout": config.on_timeout.value,
+        "escalated": False,
         "approvals": [],
     }
 
 
+def _outcome(
+    step: WorkflowStep, runtime: Runtime[Any], status: StepStatus, **fields: Any
+) -> StepOutcome:
+    now = clock_of(runtime)()
+    return StepOutcome(step.step_id, status, started=now, finished=now, attempts=1, **fields)
+
+
+def _escalate(request: dict[str, Any], step: WorkflowStep, decided: float) -> dict[str, Any]:
+    config = step.approval
+    assert config is not None
+    assert config.timeout_seconds is not None
+    approvers = list(dict.fromkeys([*request["approvers"], *config.escalate_to]))
+    deadline = decided + config.timeout_seconds
+    return {
+        **request,
+        "approvers": approvers,
+        "escalated": True,
+        "deadline": utc_iso(deadline),
+        "deadline_epoch": deadline,
+    }
+
+
 async def human_approval(task: StepTask, runtime: Runtime[Any]) -> dict[str, Any]:
-    """Wait for approvals; complete when `min_approvals` distinct allowed people approve."""
+    """Wait for approvals; complete when `min_approvals` distinct allowed people approve.
+
+    A `timeout` decision (from `sweep`) applies `on_timeout`: reject fails the step, approve
+    completes it, escalate adds `escalate_to` approvers with a new deadline (once; a second
+    expiry rejects).
+    """
     step = step_from_data(task["step"])
     request = approval_request(step, task)
-    allowed = set(request["approvers"])
     approvals: dict[str, dict[str, Any]] = {}
+    flags: list[str] = []
     while len(approvals) < request["min_approvals"]:
         decision = interrupt({**request, "approvals": list(approvals.values())})
         who = str(decision.get("approver", ""))
-        if who not in allowed:
+        kind = decision.get("decision")
+        if kind == "timeout":
+            flags = ["approval_timeout"]
+            policy = request["on_timeout"]
+            if policy == "escalate" and not request["escalated"]:
+                request = _escalate(request, step, float(decision.get("decided_epoch") or 0.0))
+                continue
+            if policy == "approve":
+                approvals[who] = {
+                    "approver": who,
+                    "comment": "approved on timeout",
+                    "decided_at": decision.get("decided_at"),
+                }
+                break
+            error = ApprovalTimeoutError(
+                f"nobody decided step '{step.step_id}' before its deadline "
+                f"{request['deadline']}; on_timeout rejects it"
+            )
+            return finish(
+                task, runtime, _outcome(step, runtime, StepStatus.FAILED, error=error, flags=flags)
+            )
+        if who not in request["approvers"]:
             continue
-        if decision.get("decision") == "reject":
-            now = clock_of(runtime)()
-            error = ApprovalRejectedError(
+        if kind == "reject":
+            rejected = ApprovalRejectedError(
                 f"step '{step.step_id}' was rejected by {who}: "
                 f"{decision.get('comment') or 'no reason given'}"
             )
-            return finish(
-                task,
-                runtime,
-                StepOutcome(
-                    step.step_id,
-                    StepStatus.FAILED,
-                    error=error,
-                    started=now,
-                    finished=now,
-                    attempts=1,
-                ),
-            )
+            return finish(task, runtime, _outcome(step, runtime, StepStatus.FAILED, error=rejected))
         approvals[who] = {
             "approver": who,
             "comment": decision.get("comment"),
             "decided_at": decision.get("decided_at"),
         }
-    now = clock_of(runtime)()
     output = {
         "approved": True,
         "approvals": list(approvals.values()),
         "request_id": request["request_id"],
     }
-    outcome = StepOutcome(
-        step.step_id,
+    outcome = _outcome(
+        step,
+        runtime,
         StepStatus.COMPLETED,
         output=output,
-        started=now,
-        finished=now,
-        attempts=1,
+        flags=flags,
         context_updates=map_outputs(step.output_mapping, output),
     )
     return finish(task, runtime, outcome)

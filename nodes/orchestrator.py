@@ -12,13 +12,15 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
+from nodes._compensation import compensation_plan
 from nodes._definition import fingerprint, workflow_from_state
 from nodes._outcome import utc_iso
-from nodes._scheduler import plan
-from nodes._services import clock_of, hooks_of, step_logger
+from nodes._scheduler import plan, unhandled_failures
+from nodes._services import clock_of, control_of, hooks_of, step_logger
 from state import (
     AdvancedWorkflow,
     EnterpriseWorkflowState,
+    RunStateError,
     StepStatus,
     WorkflowDefinitionError,
     WorkflowStatus,
@@ -61,7 +63,7 @@ async def orchestrator(
 ) -> dict[str, Any]:
     """Schedule the next steps of the run, or end it."""
     now = clock_of(runtime)()
-    update = _schedule(state, config, now)
+    update = _schedule(state, config, now, runtime)
     hooks = hooks_of(runtime)
     ids = {
         "workflow_id": update.get("workflow_id", state.workflow_id),
@@ -94,41 +96,37 @@ def _complexity(workflow: AdvancedWorkflow) -> float:
     return float(len(steps) + sum(len(s.dependencies) + len(s.conditions) for s in steps))
 
 
-def _schedule(state: EnterpriseWorkflowState, config: RunnableConfig, now: float) -> dict[str, Any]:
+def _schedule(
+    state: EnterpriseWorkflowState, config: RunnableConfig, now: float, runtime: Runtime[Any]
+) -> dict[str, Any]:
     update: dict[str, Any] = {}
     if state.status is WorkflowStatus.INITIALIZING:
         update = _start(state, config, now)
         if update["status"] == WorkflowStatus.FAILED.value:
             return update
-    elif state.status.is_terminal:
+    elif state.status.is_terminal or state.status is WorkflowStatus.PAUSED:
         return {}
     workflow = workflow_from_state(
         state.workflow, update.get("workflow_key") or state.workflow_key or None
     )
+    run_id = update.get("run_id") or state.run_id
+    request = state.control or control_of(runtime)(run_id)
+    if request:
+        return {**update, **_lifecycle(state, workflow, request, now)}
     started = update.get("started_monotonic", state.started_monotonic) or now
-    if state.control == "cancel":
-        return {**update, **_finish(WorkflowStatus.CANCELLED, now, control=None)}
     if workflow.timeout is not None and now - started > workflow.timeout:
-        return {
-            **update,
-            **_finish(
-                WorkflowStatus.TIMED_OUT,
-                now,
-                error={
-                    "step_id": None,
-                    "error_type": "WorkflowTimeoutError",
-                    "message": f"the run exceeded the workflow timeout of {workflow.timeout}s",
-                },
-            ),
-        }
-    top = {s.step_id for s in workflow.steps}
-    if any(sid in top for sid in state.failed_steps):
+        message = f"the run exceeded the workflow timeout of {workflow.timeout}s"
+        error = {"step_id": None, "error_type": "WorkflowTimeoutError", "message": message}
+        return {**update, **_finish(WorkflowStatus.TIMED_OUT, now, error=error)}
+    if unhandled_failures(state, workflow):
         return {**update, "current_steps": []}  # error_recovery decides what the failure becomes
     decision = plan(
         workflow,
         completed=state.completed_steps,
         failed=state.failed_steps,
         skipped=state.skipped_steps,
+        triggered=state.triggered_steps,
+        handled=state.handled_failures,
     )
     if decision.skip:
         update["skipped_steps"] = list(decision.skip)
@@ -137,28 +135,24 @@ def _schedule(state: EnterpriseWorkflowState, config: RunnableConfig, now: float
             for sid, reason in decision.skip.items()
         }
     if decision.complete:
-        context = dict(state.context)
-        step_logger(
-            workflow_id=workflow.workflow_id, run_id=state.run_id or update.get("run_id", "")
-        ).info("workflow_completed")
-        return {**update, **_finish(WorkflowStatus.COMPLETED, now, final_result=context)}
+        step_logger(workflow_id=workflow.workflow_id, run_id=run_id).info("workflow_completed")
+        final = dict(state.context)
+        return {**update, **_finish(WorkflowStatus.COMPLETED, now, final_result=final)}
     if decision.deadlocked:
         waiting = "; ".join(
             f"'{sid}' waits for {', '.join(deps) or 'nothing'}"
             for sid, deps in decision.blocked.items()
         )
-        return {
-            **update,
-            **_finish(
-                WorkflowStatus.FAILED,
-                now,
-                error={
-                    "step_id": None,
-                    "error_type": "DeadlockError",
-                    "message": f"no step can run and steps are left: {waiting}",
-                },
-            ),
-        }
+        message = f"no step can run and steps are left: {waiting}"
+        error = {"step_id": None, "error_type": "DeadlockError", "message": message}
+        return {**update, **_finish(WorkflowStatus.FAILED, now, error=error)}
+    points = {
+        sid: {"checkpoint_id": _checkpoint_id(runtime), "completed": len(state.completed_steps)}
+        for sid in decision.ready
+        if workflow.step(sid).rollback_point
+    }
+    if points:
+        update["rollback_points"] = points
     return {
         **update,
         "current_steps": decision.ready,
@@ -166,3 +160,48 @@ def _schedule(state: EnterpriseWorkflowState, config: RunnableConfig, now: float
         "decided_at": now,
         "status": WorkflowStatus.RUNNING.value,
     }
+
+
+def _checkpoint_id(runtime: Runtime[Any]) -> str | None:
+    """The checkpoint this superstep started from: restoring it re-runs this decision."""
+    info = getattr(runtime, "execution_info", None)
+    return info.checkpoint_id if info is not None else None
+
+
+def _lifecycle(
+    state: EnterpriseWorkflowState, workflow: AdvancedWorkflow, request: str, now: float
+) -> dict[str, Any]:
+    """Carry out a pause, cancel or rollback request at this step boundary."""
+    if request == "pause":
+        return {"status": WorkflowStatus.PAUSED.value, "current_steps": [], "control": None}
+    if request == "cancel":
+        return _finish(WorkflowStatus.CANCELLED, now, control=None)
+    if request == "cancel_compensate":
+        steps = compensation_plan(workflow, state.completed_steps, state.compensations)
+        return {
+            "status": WorkflowStatus.ROLLBACK.value,
+            "current_steps": [],
+            "control": None,
+            "compensation_plan": steps,
+            "outcome_after_compensation": WorkflowStatus.CANCELLED.value,
+        }
+    if request == "rollback" and state.rollback_to:
+        point = state.rollback_points.get(state.rollback_to)
+        if not point:
+            message = (
+                f"rollback point '{state.rollback_to}' was never reached in this run, so there "
+                "is nothing to return to; roll back to a point that ran"
+            )
+            error = {"step_id": None, "error_type": "RunStateError", "message": message}
+            return _finish(WorkflowStatus.FAILED, now, error=error, control=None)
+        steps = compensation_plan(
+            workflow, state.completed_steps, state.compensations, since=point["completed"]
+        )
+        return {
+            "status": WorkflowStatus.ROLLBACK.value,
+            "current_steps": [],
+            "control": None,
+            "compensation_plan": steps,
+            "outcome_after_compensation": WorkflowStatus.PAUSED.value,
+        }
+    raise RunStateError(f"unknown lifecycle request {request!r}; use pause or cancel")

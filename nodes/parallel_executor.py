@@ -42,18 +42,16 @@ async def parallel_executor(task: StepTask, runtime: Runtime[Any]) -> dict[str, 
         return finish(task, runtime, failed_outcome(task, MappingError(task["input_error"]), now))
     step = step_from_data(task["step"])
     if step.step_type is StepType.ROLLBACK:
-        return finish(
-            task,
-            runtime,
-            failed_outcome(
-                task,
-                NotImplementedError(
-                    f"step '{step.step_id}' is a rollback step; in-workflow rollback is not "
-                    "available in this version: use `orchestrator rollback RUN_ID --to POINT`"
-                ),
-                now,
-            ),
+        done = StepOutcome(
+            step.step_id, StepStatus.COMPLETED, started=now, finished=now, attempts=1
         )
+        done.output = {"rollback_to": step.rollback_to}
+        # the orchestrator carries the request out at the next step boundary
+        return {
+            **finish(task, runtime, done),
+            "control": "rollback",
+            "rollback_to": step.rollback_to,
+        }
     try:
         env = step_env(task, runtime)
         outcome = await run_step(step, env, task.get("namespace") or {}, inputs=task.get("inputs"))

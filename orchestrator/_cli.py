@@ -148,6 +148,43 @@ def cmd_reject(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_pause(args: argparse.Namespace) -> int:
+    """`pause RUN_ID`: stop at the next step boundary."""
+    return asyncio.run(_with_orch(args, lambda o: o.pause(args.run_id)))
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    """`cancel RUN_ID [--compensate]`: stop for good."""
+    return asyncio.run(
+        _with_orch(args, lambda o: o.cancel(args.run_id, compensate=args.compensate))
+    )
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    """`rollback RUN_ID --to POINT`: compensate, restore, leave paused."""
+    return asyncio.run(_with_orch(args, lambda o: o.rollback(args.run_id, args.to)))
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """`sweep`: decide approvals waiting past their deadline."""
+
+    async def go() -> list[RunResult]:
+        orch = _orchestrator(args)
+        try:
+            return await orch.sweep()
+        finally:
+            await orch.aclose()
+
+    runs = asyncio.run(go())
+    if args.json:
+        print(json.dumps({"swept": [r.to_json() for r in runs]}, default=str))
+    else:
+        print(f"decided {len(runs)} expired approval(s)")
+        for run in runs:
+            print(f"  {run.run_id}: {run.status.value}")
+    return EXIT_OK
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     """`validate WORKFLOW`: check a definition."""
     workflow = load_workflow(args.workflow)
@@ -216,6 +253,18 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--as", dest="user", required=True, help="who decides")
         p.add_argument(note, dest=note.lstrip("-"), help="why")
         p.add_argument("--request-id", help="which request, when several are pending")
+    for name, fn, help_ in (
+        ("pause", cmd_pause, "stop a run at its next step boundary"),
+        ("cancel", cmd_cancel, "stop a run for good"),
+    ):
+        p = add(name, fn, help_)
+        p.add_argument("run_id")
+        if name == "cancel":
+            p.add_argument("--compensate", action="store_true", help="run compensations first")
+    p = add("rollback", cmd_rollback, "compensate and restore a run to a rollback point")
+    p.add_argument("run_id")
+    p.add_argument("--to", required=True, help="rollback point (a step with rollback_point)")
+    add("sweep", cmd_sweep, "decide approvals waiting past their deadline")
     add("validate", cmd_validate, "check a definition").add_argument("workflow")
     p = add("graph", cmd_graph, "print a Mermaid flowchart of a workflow")
     p.add_argument("workflow")

@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,11 +18,13 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
-from nodes import ActionInvoker, RunServices, load_actions_module
-from orchestrator._checkpointer import default_db, open_checkpointer
+from nodes import ActionInvoker, RunServices, compensation_plan, load_actions_module
+from orchestrator._checkpointer import default_db, open_checkpointer, sqlite_path
 from orchestrator._graph import build_graph
 from orchestrator._loader import load_workflow
+from orchestrator._rollback import rollback_point
 from orchestrator._run import RunResult
+from orchestrator._run_index import RunIndex
 from policies import CircuitBreakers
 from state import (
     ActionNotFoundError,
@@ -89,6 +92,7 @@ class EnterpriseWorkflowOrchestrator:
         self._saver: BaseCheckpointSaver[Any] | None = None
         self._graph: CompiledStateGraph[Any, Any, Any, Any] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._index: RunIndex | None = None
 
     # -- resources ---------------------------------------------------------------------------
 
@@ -99,12 +103,22 @@ class EnterpriseWorkflowOrchestrator:
         await self.aclose()
         stack = AsyncExitStack()
         self._saver = await open_checkpointer(self.checkpointer_url, stack)
+        if self._index is None:
+            url = self.checkpointer_url
+            self._index = RunIndex(sqlite_path(url) if url.startswith("sqlite:///") else None)
         self._stack, self._loop = stack, loop
         self._graph = build_graph(self._saver)
         return self._graph
 
+    @property
+    def index(self) -> RunIndex:
+        """The run index (runs, lifecycle requests, claims) next to the checkpoints."""
+        if self._index is None:
+            raise RunStateError("the orchestrator is not open yet; await one of its methods")
+        return self._index
+
     async def aclose(self) -> None:
-        """Close the database connection (reopened on the next call)."""
+        """Close the database connections (reopened on the next call)."""
         if self._stack is not None:
             await self._stack.aclose()
         self._stack = self._saver = self._graph = self._loop = None
@@ -140,8 +154,12 @@ class EnterpriseWorkflowOrchestrator:
                 rng=self._rng,
                 webhook_allow_hosts=self._allow_hosts,
                 http_transport=self._http_transport,
+                control=self._read_request,
             )
         return self._services[key]
+
+    def _read_request(self, run_id: str) -> str | None:
+        return self._index.pending_request(run_id) if self._index is not None else None
 
     @staticmethod
     def _config(run_id: str, workflow: AdvancedWorkflow) -> RunnableConfig:
@@ -205,8 +223,22 @@ class EnterpriseWorkflowOrchestrator:
                 "continue it or choose another run id"
             )
         payload = {"workflow": workflow.to_data(), "context": dict(input_data or {})}
-        await graph.ainvoke(payload, config, context=self._services_for(workflow))
-        return await self.status(run_id)
+        return await self._drive(run_id, workflow, payload)
+
+    async def _drive(self, run_id: str, workflow: AdvancedWorkflow, payload: Any) -> RunResult:
+        """Run the graph for `run_id` from `payload` (input, None, or a resume Command)."""
+        graph = await self._open()
+        self.index.acquire(run_id)
+        try:
+            await graph.ainvoke(
+                payload, self._config(run_id, workflow), context=self._services_for(workflow)
+            )
+        finally:
+            self.index.release(run_id)
+        run = await self.status(run_id)
+        if run.status is WorkflowStatus.PAUSED and (await self._rollback_due(run_id)):
+            run = await self._restore(run_id, workflow)
+        return run
 
     async def _snapshot(self, run_id: str) -> tuple[Any, RunResult, AdvancedWorkflow]:
         graph = await self._open()
@@ -221,33 +253,160 @@ class EnterpriseWorkflowOrchestrator:
 
     async def status(self, run_id: str) -> RunResult:
         """Where a run stands, from its latest checkpoint."""
-        _, run, _ = await self._snapshot(run_id)
+        snapshot, run, _ = await self._snapshot(run_id)
+        request = self.index.pending_request(run_id)
+        executing = self.index.executing_elsewhere(run_id)
+        if request == "pause" and not executing and not run.status.is_terminal:
+            run = replace(run, status=WorkflowStatus.PAUSED)
+        self.index.record(run_id, {**snapshot.values, "status": run.status.value}, self._clock())
         return run
 
     async def resume(self, run_id: str) -> RunResult:
-        """Continue a run that was interrupted (crash, pause); finished steps do not re-run."""
-        _, run, workflow = await self._snapshot(run_id)
+        """Continue a paused or interrupted (crashed) run; finished steps do not run again."""
+        snapshot, run, workflow = await self._snapshot(run_id)
         if run.status.is_terminal:
             raise RunStateError(
                 f"run '{run_id}' is {run.status.value}; a finished run cannot be resumed "
                 "(start a new run, or roll it back to a rollback point first)"
             )
+        if self.index.executing_elsewhere(run_id):
+            raise RunStateError(f"run '{run_id}' is executing in another process right now")
+        self.index.clear_request(run_id)
         if run.status is WorkflowStatus.WAITING_APPROVAL:
-            raise RunStateError(
-                f"run '{run_id}' is waiting for approval of step "
-                f"'{run.pending_approval and run.pending_approval['step_id']}'; use approve or "
-                "reject to continue it"
-            )
+            return await self.status(run_id)  # un-paused: it waits for its approval again
         graph = await self._open()
-        await graph.ainvoke(
-            None, self._config(run_id, workflow), context=self._services_for(workflow)
+        if snapshot.values.get("status") == WorkflowStatus.PAUSED.value:
+            await graph.aupdate_state(
+                self._config(run_id, workflow),
+                {"status": WorkflowStatus.RUNNING.value, "control": None},
+                as_node="error_recovery",
+            )
+        return await self._drive(run_id, workflow, None)
+
+    async def pause(self, run_id: str) -> RunResult:
+        """Stop a run at its next step boundary (status `paused`); `resume` continues it."""
+        return await self._request(run_id, "pause")
+
+    async def cancel(self, run_id: str, *, compensate: bool = False) -> RunResult:
+        """End a run for good (status `cancelled`); `compensate` first undoes completed steps."""
+        return await self._request(run_id, "cancel_compensate" if compensate else "cancel")
+
+    async def _request(self, run_id: str, request: str) -> RunResult:
+        _, run, workflow = await self._snapshot(run_id)
+        if run.status.is_terminal:
+            raise RunStateError(f"run '{run_id}' is already {run.status.value}")
+        self.index.request(run_id, request, self._clock())
+        if self.index.executing_elsewhere(run_id):
+            return await self._await_request(run_id, request)
+        if request == "pause":
+            return await self.status(run_id)
+        self.index.clear_request(run_id)
+        graph = await self._open()
+        await graph.aupdate_state(
+            self._config(run_id, workflow),
+            {"control": request, "status": WorkflowStatus.RUNNING.value},
+            as_node="error_recovery",
+        )
+        return await self._drive(run_id, workflow, None)
+
+    async def _await_request(self, run_id: str, request: str, wait: float = 30.0) -> RunResult:
+        """Wait (briefly) for the executing process to honour a request at a step boundary."""
+        wanted = {"pause": {WorkflowStatus.PAUSED}}.get(
+            request, {WorkflowStatus.CANCELLED, WorkflowStatus.ROLLBACK}
+        )
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            run = await self.status(run_id)
+            if run.status in wanted or run.status.is_terminal:
+                return run
+            if not self.index.executing_elsewhere(run_id):
+                break
+            await asyncio.sleep(0.05)
+        return await self.status(run_id)
+
+    async def rollback(self, run_id: str, to: str) -> RunResult:
+        """Compensate the steps completed after rollback point `to` (newest first), restore the
+        run to the checkpoint taken just before that step, and leave it paused there."""
+        snapshot, _, workflow = await self._snapshot(run_id)
+        if self.index.executing_elsewhere(run_id):
+            raise RunStateError(f"run '{run_id}' is executing; pause it before rolling back")
+        point = rollback_point(snapshot.values, to)
+        plan = compensation_plan(
+            workflow,
+            snapshot.values.get("completed_steps", []),
+            snapshot.values.get("compensations", {}),
+            since=point["completed"],
+        )
+        graph = await self._open()
+        await graph.aupdate_state(
+            self._config(run_id, workflow),
+            {
+                "status": WorkflowStatus.ROLLBACK.value,
+                "compensation_plan": plan,
+                "outcome_after_compensation": WorkflowStatus.PAUSED.value,
+                "rollback_to": to,
+                "control": None,
+            },
+            as_node="error_recovery",
+        )
+        return await self._drive(run_id, workflow, None)
+
+    async def _rollback_due(self, run_id: str) -> bool:
+        snapshot, _, _ = await self._snapshot(run_id)
+        values = snapshot.values
+        return bool(values.get("rollback_to")) and values.get("compensation_plan") is None
+
+    async def _restore(self, run_id: str, workflow: AdvancedWorkflow) -> RunResult:
+        """Time travel: fork the run from the checkpoint before its rollback point, paused."""
+        snapshot, _, _ = await self._snapshot(run_id)
+        point = rollback_point(snapshot.values, snapshot.values["rollback_to"])
+        graph = await self._open()
+        config = self._config(run_id, workflow)
+        config["configurable"]["checkpoint_id"] = point["checkpoint_id"]
+        await graph.aupdate_state(
+            config,
+            {"status": WorkflowStatus.PAUSED.value, "control": None, "rollback_to": None},
+            as_node="error_recovery",
         )
         return await self.status(run_id)
+
+    async def sweep(self) -> list[RunResult]:
+        """Decide every approval waiting past its deadline by its `on_timeout` policy.
+
+        Safe to run repeatedly and from several processes at once: each expired request is
+        claimed in the run index before it is decided, so exactly one sweeper decides it.
+        """
+        await self._open()
+        decided: list[RunResult] = []
+        for row in self.index.runs(status=WorkflowStatus.WAITING_APPROVAL.value):
+            run_id = row["run_id"]
+            snapshot, run, workflow = await self._snapshot(run_id)
+            if run.status is not WorkflowStatus.WAITING_APPROVAL:
+                continue
+            now = self._clock()
+            resume: dict[str, Any] = {}
+            for pending in snapshot.interrupts:
+                value = pending.value if isinstance(pending.value, dict) else {}
+                deadline = value.get("deadline_epoch")
+                if deadline is None or deadline > now:
+                    continue
+                if self.index.claim(f"{run_id}:{pending.id}:{deadline}", now):
+                    resume[pending.id] = {
+                        "decision": "timeout",
+                        "approver": "system:sweep",
+                        "decided_at": datetime.fromtimestamp(now, UTC).isoformat(),
+                        "decided_epoch": now,
+                    }
+            if resume:
+                decided.append(await self._drive(run_id, workflow, Command(resume=resume)))
+        return decided
 
     async def _decide(
         self, run_id: str, approver: str, decision: str, comment: str | None, request_id: str | None
     ) -> RunResult:
         snapshot, run, workflow = await self._snapshot(run_id)
+        if self.index.pending_request(run_id) == "pause":
+            raise RunStateError(f"run '{run_id}' is paused; resume it before deciding approvals")
         if run.status is not WorkflowStatus.WAITING_APPROVAL:
             raise RunStateError(
                 f"run '{run_id}' is {run.status.value}, not waiting for an approval"
@@ -278,13 +437,7 @@ class EnterpriseWorkflowOrchestrator:
             "comment": comment,
             "decided_at": datetime.fromtimestamp(self._clock(), UTC).isoformat(),
         }
-        graph = await self._open()
-        await graph.ainvoke(
-            Command(resume={target.id: value}),
-            self._config(run_id, workflow),
-            context=self._services_for(workflow),
-        )
-        return await self.status(run_id)
+        return await self._drive(run_id, workflow, Command(resume={target.id: value}))
 
     async def approve(
         self,

@@ -56,5 +56,7 @@ def build_graph(
     )
     for node in EXECUTOR_NODES:
         builder.add_edge(node, "orchestrator")
-    builder.add_conditional_edges("error_recovery", after_recovery, ["orchestrator", END])
+    builder.add_conditional_edges(
+        "error_recovery", after_recovery, ["orchestrator", "error_recovery", END]
+    )
     return builder.compile(checkpointer=checkpointer, name=GRAPH_NAME)

@@ -25,13 +25,14 @@ def load_workflow(path: str | Path) -> AdvancedWorkflow:
             [DefinitionProblem("file", f"cannot read {source}: {exc.strerror or exc}")],
             source=source,
         ) from None
+    is_json = file.suffix.lower() == ".json"
     try:
-        data: Any = json.loads(text) if file.suffix.lower() == ".json" else yaml.safe_load(text)
+        data: Any = json.loads(text) if is_json else yaml.safe_load(text)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
         raise WorkflowDefinitionError(
             [
                 DefinitionProblem(
-                    "file", f"not valid {'JSON' if file.suffix == '.json' else 'YAML'}: {exc}"
+                    "file", f"not valid {'JSON' if is_json else 'YAML'}: {exc}"
                 )
             ],
             source=source,

@@ -94,6 +94,20 @@ class ActionRegistry:
             raise _missing("tool", name, self._tools)
         return self._tools[name]
 
+    def parameters(self, name: str) -> frozenset[str] | None:
+        """Keyword arguments action `name` accepts (None: any, e.g. `**kwargs` or a Runnable)."""
+        target = self._actions.get(name)
+        if target is None:
+            raise _missing("action", name, self._actions)
+        if isinstance(target, BaseTool):
+            return frozenset(target.args)
+        if isinstance(target, Runnable):
+            return None
+        params = _signature(target).parameters.values()
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+            return None
+        return frozenset(p.name for p in params if p.name != "ctx")
+
     async def invoke(self, name: str, inputs: Mapping[str, Any], ctx: StepContext) -> Any:
         """Run action (or agent) `name` with `inputs` as keyword arguments."""
         target = self._actions.get(name)

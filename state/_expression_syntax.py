@@ -88,7 +88,8 @@ def check_expression(source: str) -> str | None:
     try:
         tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError as exc:
-        return f"syntax error in `{source}` at column {exc.offset}: {exc.msg}"
+        where = f" at column {exc.offset}" if exc.offset else ""
+        return f"syntax error in `{source}`{where}: {exc.msg}"
     for node in ast.walk(tree):
         problem = _check_node(node, source)
         if problem:

@@ -148,4 +148,18 @@ class EnterpriseWorkflowState(BaseModel):
     decisions: int = 0
     """Scheduling decisions taken by the orchestrator node."""
     control: str | None = None
-    """A pending lifecycle request (`pause`, `cancel`) written by `update_state`."""
+    """A lifecycle request being carried out: `pause`, `cancel`, `cancel_compensate`,
+    `rollback`."""
+    triggered_steps: Annotated[list[str], _union_two] = Field(default_factory=list)
+    """Error-handler (or on_reject) steps a failure called; the scheduler runs them."""
+    handled_failures: Annotated[list[str], _union_two] = Field(default_factory=list)
+    """Failed steps whose failure was handled (handlers ran): they count as skipped."""
+    compensation_plan: list[list[str]] | None = None
+    """`[[step_id, action], ...]` still to run, newest step first, while compensating."""
+    compensations: Annotated[dict[str, Any], _merge_two] = Field(default_factory=dict)
+    """`{"step_id:action": {status, error, attempts}}` of compensations that ran."""
+    outcome_after_compensation: str | None = None
+    """Status the run ends with once compensation is done (`failed`, `cancelled`,
+    `paused` for a rollback)."""
+    rollback_to: str | None = None
+    """Rollback point a rollback step or `rollback --to` asked for."""

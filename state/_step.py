@@ -146,6 +146,9 @@ class WorkflowStep(BaseModel):
     """Actions that undo this step's effects (compensation), run newest step first."""
     rollback_point: bool = False
     """Record a checkpoint before this step that `rollback --to` can return to."""
+    rollback_to: StepId | None = None
+    """For a `rollback` step: the rollback point (a step with `rollback_point: true`) to undo
+    the run back to; the run is compensated, restored there and left paused."""
     parallel_steps: list[WorkflowStep] = Field(default_factory=list)
     """Children of a parallel container, run concurrently."""
     body: list[WorkflowStep] = Field(default_factory=list)

@@ -160,6 +160,7 @@ def _check_type_specific(step: Mapping[str, Any], loc: _Located, top: set[str], 
         add("approval", f"human_approval step '{sid}' needs `approval: {{approvers: [...]}}`")
     if stype == "react" and not step.get("agent_capability"):
         add("agent_capability", f"react step '{sid}' needs an `agent_capability` (a chat model)")
+    _check_rollback(step, top, add)
     if stype == "conditional":
         _check_conditions(step, loc, top, add)
     elif step.get("conditions"):
@@ -169,6 +170,16 @@ def _check_type_specific(step: Mapping[str, Any], loc: _Located, top: set[str], 
     for field, owner in (("parallel_steps", "parallel"), ("body", "loop")):
         if step.get(field) and stype != owner:
             add(field, f"`{field}` belongs to a {owner} step; '{sid}' is {stype}")
+
+
+def _check_rollback(step: Mapping[str, Any], top: set[str], add: Any) -> None:
+    sid, target = step.get("step_id", "?"), step.get("rollback_to")
+    if step.get("step_type") == "rollback" and not target:
+        add("rollback_to", f"rollback step '{sid}' needs `rollback_to: <rollback point step>`")
+    elif target and step.get("step_type") != "rollback":
+        add("rollback_to", f"only rollback steps take `rollback_to`; '{sid}' is not one")
+    elif target and (msg := _unknown(target, top, f"rollback_to of '{sid}' names")):
+        add("rollback_to", msg)
 
 
 def _check_conditions(step: Mapping[str, Any], loc: _Located, top: set[str], add: Any) -> None:

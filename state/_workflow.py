@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from state._enums import StepId
-from state._errors import WorkflowDefinitionError
+from state._errors import DefinitionProblem, WorkflowDefinitionError
 from state._retry_policy import RetryPolicy
 from state._step import WorkflowStep
 from state._validation import collect_problems, pydantic_problems
@@ -99,15 +99,31 @@ class AdvancedWorkflow(BaseModel):
             super().__init__(**data)
         except ValidationError as exc:
             problems = pydantic_problems(exc, data) + problems
+        else:
+            problems += self._merged_policy_problems()
         if problems:
             raise WorkflowDefinitionError(problems)
+
+    def _merged_policy_problems(self) -> list[DefinitionProblem]:
+        """A step override can combine with the workflow policy into an invalid one."""
+        problems = []
+        for index, step in enumerate(self.steps):
+            for where, item in [(f"steps[{index}] ({step.step_id})", step)] + [
+                (f"steps[{index}] ({step.step_id}) > {child.step_id}", child)
+                for child in step.children
+            ]:
+                merged = self.effective_retry(item)
+                try:
+                    RetryPolicy.model_validate(merged.model_dump())
+                except ValidationError as exc:
+                    message = exc.errors()[0]["msg"].removeprefix("Value error, ")
+                    problems.append(DefinitionProblem(f"{where}.retry_policy", message))
+        return problems
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str | None = None) -> AdvancedWorkflow:
         """Build from plain data (parsed YAML or JSON); errors name `source`."""
         if not isinstance(data, Mapping):
-            from state._errors import DefinitionProblem
-
             raise WorkflowDefinitionError(
                 [DefinitionProblem("definition", f"expected a mapping, got {type(data).__name__}")],
                 source=source,
@@ -164,4 +180,5 @@ class AdvancedWorkflow(BaseModel):
 
     def to_data(self) -> dict[str, Any]:
         """Plain JSON-compatible data that `from_dict` turns back into this workflow."""
-        return self.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        data = self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        return {"workflow_id": self.workflow_id, **data}
