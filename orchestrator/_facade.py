@@ -22,6 +22,7 @@ from nodes import ActionInvoker, RunServices, compensation_plan, load_actions_mo
 from orchestrator._checkpointer import default_db, open_checkpointer, sqlite_path
 from orchestrator._graph import build_graph
 from orchestrator._loader import load_workflow
+from orchestrator._registry import ActionRegistry
 from orchestrator._rollback import rollback_point
 from orchestrator._run import RunResult
 from orchestrator._run_index import RunIndex
@@ -93,6 +94,7 @@ class EnterpriseWorkflowOrchestrator:
         self._graph: CompiledStateGraph[Any, Any, Any, Any] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._index: RunIndex | None = None
+        self._no_actions = ActionRegistry()
 
     # -- resources ---------------------------------------------------------------------------
 
@@ -138,12 +140,11 @@ class EnterpriseWorkflowOrchestrator:
     def _services_for(self, workflow: AdvancedWorkflow) -> RunServices:
         actions = self.registry
         if actions is None:
-            if not workflow.actions:
-                raise ActionNotFoundError(
-                    f"workflow '{workflow.workflow_id}' names no `actions` module and the "
-                    "orchestrator has no registry; pass registry=... or add `actions:`"
-                )
-            actions = load_actions_module(workflow.actions)
+            # without a registry or `actions:` module only webhooks can run; check_actions
+            # names every action the workflow needs that nobody registered
+            actions = (
+                load_actions_module(workflow.actions) if workflow.actions else self._no_actions
+            )
         key = id(actions)
         if key not in self._services:
             self._services[key] = RunServices(
@@ -362,7 +363,7 @@ class EnterpriseWorkflowOrchestrator:
         point = rollback_point(snapshot.values, snapshot.values["rollback_to"])
         graph = await self._open()
         config = self._config(run_id, workflow)
-        config["configurable"]["checkpoint_id"] = point["checkpoint_id"]
+        config["configurable"].update(checkpoint_ns="", checkpoint_id=point["checkpoint_id"])
         await graph.aupdate_state(
             config,
             {"status": WorkflowStatus.PAUSED.value, "control": None, "rollback_to": None},

@@ -102,7 +102,7 @@ async def test_not_allowed_approver_is_refused_and_run_keeps_waiting(make_orch: 
     """Someone not listed gets a clear error, and the run is unchanged."""
     orch = make_orch(_registry([]))
     run = await orch.execute_workflow(_workflow({"approvers": ["alice"]}), {"amount": 5})
-    with pytest.raises(InvalidInputError, match="'mallory' may not decide.*alice"):
+    with pytest.raises(InvalidInputError, match=r"'mallory' may not decide.*alice"):
         await orch.approve(run.run_id, approver="mallory")
     again = await orch.status(run.run_id)
     assert again.status is WorkflowStatus.WAITING_APPROVAL
