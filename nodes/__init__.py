@@ -1,6 +1,7 @@
 """The graph's nodes: one module per node, each `(state or task, runtime) -> update`."""
 
 from nodes._compensation import compensation_plan
+from nodes._hooks import CompositeHooks, RunHooks
 from nodes._routing import EXECUTOR_NODES, determine_execution_path
 from nodes._services import ActionInvoker, RunServices, StepContext, load_actions_module
 from nodes._task import StepTask
@@ -15,6 +16,8 @@ __all__ = [
     "EXECUTOR_NODES",
     "ActionInvoker",
     "ApprovalRejectedError",
+    "CompositeHooks",
+    "RunHooks",
     "RunServices",
     "StepContext",
     "StepTask",

@@ -15,5 +15,9 @@ def finish(task: StepTask, runtime: Runtime[Any], outcome: StepOutcome) -> dict[
     """The state update of a finished task, after the hooks heard about it."""
     if not outcome.step_type:
         outcome.step_type = str(task["step"].get("step_type", "sequential"))
-    report(outcome, hooks_of(runtime), workflow_id=task["workflow_id"], run_id=task["run_id"])
-    return outcome_update(outcome)
+    hooks = hooks_of(runtime)
+    report(outcome, hooks, workflow_id=task["workflow_id"], run_id=task["run_id"])
+    update = outcome_update(outcome)
+    if (head := hooks.head(task["run_id"])) is not None:
+        update["audit_head"] = head
+    return update

@@ -101,6 +101,13 @@ async def run_leaf(
 
     async def attempt(number: int) -> Any:
         outcome.attempts = number
+        if number == 1:
+            services.hooks.on_step_started(
+                workflow_id=env.workflow_id,
+                run_id=env.run_id,
+                step_id=step.step_id,
+                step_type=step.step_type.value,
+            )
         limits = [t for t in (step.timeout, env.time_left(step.step_id)) if t is not None]
         ctx = StepContext(
             workflow_id=env.workflow_id,
@@ -142,6 +149,14 @@ async def run_leaf(
 
     async def on_retry(*, attempt: int, error: BaseException, delay: float, **_: Any) -> None:
         log.warning("step_retry", attempt=attempt, error=str(error), delay=round(delay, 3))
+        services.hooks.on_step_retry(
+            workflow_id=env.workflow_id,
+            run_id=env.run_id,
+            step_id=step.step_id,
+            attempt=attempt,
+            error=f"{type(error).__name__}: {error}",
+            delay=delay,
+        )
 
     try:
         check_inputs(step, inputs)

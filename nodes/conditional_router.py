@@ -14,7 +14,7 @@ from langgraph.runtime import Runtime
 from nodes._definition import step_from_data
 from nodes._outcome import StepOutcome
 from nodes._report import finish
-from nodes._services import clock_of, step_logger
+from nodes._services import clock_of, hooks_of, step_logger
 from nodes._task import StepTask
 from policies import evaluate_condition
 from state import StepStatus, WorkflowStep
@@ -58,5 +58,12 @@ async def conditional_router(task: StepTask, runtime: Runtime[Any]) -> dict[str,
         )
     step_logger(workflow_id=task["workflow_id"], run_id=task["run_id"], step_id=step.step_id).info(
         "route_decided", matched=matched, targets=chosen
+    )
+    hooks_of(runtime).on_route(
+        workflow_id=task["workflow_id"],
+        run_id=task["run_id"],
+        step_id=step.step_id,
+        matched=matched,
+        targets=list(chosen),
     )
     return finish(task, runtime, outcome)

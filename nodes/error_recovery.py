@@ -91,6 +91,15 @@ async def _compensate_next(
     record = compensation_record(outcome, action)
     log = step_logger(workflow_id=state.workflow_id, run_id=state.run_id, step_id=step_id)
     log.info("compensation_finished", action=action, status=record["status"])
+    hooks = hooks_of(runtime)
+    hooks.on_compensation(
+        workflow_id=state.workflow_id,
+        run_id=state.run_id,
+        step_id=step_id,
+        action=action,
+        status=record["status"],
+        error=record.get("error"),
+    )
     update: dict[str, Any] = {
         "compensations": {compensation_key(step_id, action): record},
         "compensation_plan": rest,
@@ -98,6 +107,8 @@ async def _compensate_next(
     }
     if outcome.status is not StepStatus.COMPLETED:
         update["compliance_flags"] = ["compensation_failed"]
+    if (head := hooks.head(state.run_id)) is not None:
+        update["audit_head"] = head
     return update
 
 

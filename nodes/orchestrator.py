@@ -69,6 +69,8 @@ async def orchestrator(
         "workflow_id": update.get("workflow_id", state.workflow_id),
         "run_id": update.get("run_id", state.run_id),
     }
+    if state.status is WorkflowStatus.INITIALIZING and update.get("status") == "running":
+        hooks.on_run_started(**ids)
     if update.get("finished_at"):
         started = update.get("started_monotonic", state.started_monotonic) or now
         hooks.on_run_finished(**ids, status=update["status"], duration=now - started)
@@ -80,6 +82,8 @@ async def orchestrator(
             ready=list(ready),
             complexity=_complexity(workflow),
         )
+    if update and (head := hooks.head(ids["run_id"])) is not None:
+        update["audit_head"] = head
     return update
 
 

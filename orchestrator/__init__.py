@@ -1,6 +1,6 @@
 """Assembly and the faces users touch: run facade, action registry, loader, graph, CLI."""
 
-from nodes import StepContext
+from nodes import RunHooks, StepContext
 from orchestrator._checkpointer import DEFAULT_DB
 from orchestrator._facade import EnterpriseWorkflowOrchestrator
 from orchestrator._graph import build_graph
@@ -15,6 +15,7 @@ __all__ = [
     "DEFAULT_DB",
     "ActionRegistry",
     "EnterpriseWorkflowOrchestrator",
+    "RunHooks",
     "RunResult",
     "StepContext",
     "build_graph",

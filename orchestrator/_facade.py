@@ -6,7 +6,7 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -18,7 +18,14 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
-from nodes import ActionInvoker, RunServices, compensation_plan, load_actions_module
+from nodes import (
+    ActionInvoker,
+    CompositeHooks,
+    RunHooks,
+    RunServices,
+    compensation_plan,
+    load_actions_module,
+)
 from orchestrator._checkpointer import default_db, open_checkpointer, sqlite_path
 from orchestrator._graph import build_graph
 from orchestrator._loader import load_workflow
@@ -71,14 +78,17 @@ class EnterpriseWorkflowOrchestrator:
         rng: Callable[[], float] = random.random,
         webhook_allow_hosts: Any = None,
         http_transport: Any = None,
+        hooks: Sequence[RunHooks] = (),
     ) -> None:
         self.config = dict(config or {})
+        self.hooks = CompositeHooks(list(hooks))
         self.registry = registry
         self.checkpointer_url = checkpointer or default_db()
         self._breakers = CircuitBreakers(
             failure_threshold=int(self.config.get("failure_threshold", 5)),
             timeout=float(self.config.get("timeout", 30.0)),
             clock=clock,
+            on_state_change=self._circuit_changed,
         )
         self._clock, self._sleep, self._rng = clock, sleep, rng
         hosts = (
@@ -95,6 +105,7 @@ class EnterpriseWorkflowOrchestrator:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._index: RunIndex | None = None
         self._no_actions = ActionRegistry()
+        self._last_to = ""
 
     # -- resources ---------------------------------------------------------------------------
 
@@ -156,8 +167,16 @@ class EnterpriseWorkflowOrchestrator:
                 webhook_allow_hosts=self._allow_hosts,
                 http_transport=self._http_transport,
                 control=self._read_request,
+                hooks=self.hooks,
             )
         return self._services[key]
+
+    def _circuit_changed(self, *, name: str, old: Any, new: Any) -> None:
+        self.hooks.on_circuit_change(name=name, old=str(old), new=str(new))
+
+    def add_hooks(self, hooks: RunHooks) -> None:
+        """Add observability hooks (metrics, audit) to every later run."""
+        self.hooks.hooks.append(hooks)
 
     def _read_request(self, run_id: str) -> str | None:
         return self._index.pending_request(run_id) if self._index is not None else None
@@ -239,6 +258,16 @@ class EnterpriseWorkflowOrchestrator:
         run = await self.status(run_id)
         if run.status is WorkflowStatus.PAUSED and (await self._rollback_due(run_id)):
             run = await self._restore(run_id, workflow)
+            self.hooks.on_rollback(workflow_id=run.workflow_id, run_id=run_id, to=self._last_to)
+        for request in run.pending_approvals:
+            self.hooks.on_approval(
+                workflow_id=run.workflow_id,
+                run_id=run_id,
+                step_id=request["step_id"],
+                event="requested",
+                actor="system",
+                request=request,
+            )
         return run
 
     async def _snapshot(self, run_id: str) -> tuple[Any, RunResult, AdvancedWorkflow]:
@@ -360,7 +389,8 @@ class EnterpriseWorkflowOrchestrator:
     async def _restore(self, run_id: str, workflow: AdvancedWorkflow) -> RunResult:
         """Time travel: fork the run from the checkpoint before its rollback point, paused."""
         snapshot, _, _ = await self._snapshot(run_id)
-        point = rollback_point(snapshot.values, snapshot.values["rollback_to"])
+        self._last_to = str(snapshot.values["rollback_to"])
+        point = rollback_point(snapshot.values, self._last_to)
         graph = await self._open()
         config = self._config(run_id, workflow)
         config["configurable"].update(checkpoint_ns="", checkpoint_id=point["checkpoint_id"])
@@ -398,6 +428,16 @@ class EnterpriseWorkflowOrchestrator:
                         "decided_at": datetime.fromtimestamp(now, UTC).isoformat(),
                         "decided_epoch": now,
                     }
+            for pending in snapshot.interrupts:
+                if pending.id in resume:
+                    self.hooks.on_approval(
+                        workflow_id=run.workflow_id,
+                        run_id=run_id,
+                        step_id=pending.value["step_id"],
+                        event="timed_out",
+                        actor="system:sweep",
+                        on_timeout=pending.value.get("on_timeout"),
+                    )
             if resume:
                 decided.append(await self._drive(run_id, workflow, Command(resume=resume)))
         return decided
@@ -438,6 +478,15 @@ class EnterpriseWorkflowOrchestrator:
             "comment": comment,
             "decided_at": datetime.fromtimestamp(self._clock(), UTC).isoformat(),
         }
+        self.hooks.on_approval(
+            workflow_id=run.workflow_id,
+            run_id=run_id,
+            step_id=target.value["step_id"],
+            event="approved" if decision == "approve" else "rejected",
+            actor=approver,
+            comment=comment,
+            request_id=target.value["request_id"],
+        )
         return await self._drive(run_id, workflow, Command(resume={target.id: value}))
 
     async def approve(

@@ -30,11 +30,7 @@ def load_workflow(path: str | Path) -> AdvancedWorkflow:
         data: Any = json.loads(text) if is_json else yaml.safe_load(text)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
         raise WorkflowDefinitionError(
-            [
-                DefinitionProblem(
-                    "file", f"not valid {'JSON' if is_json else 'YAML'}: {exc}"
-                )
-            ],
+            [DefinitionProblem("file", f"not valid {'JSON' if is_json else 'YAML'}: {exc}")],
             source=source,
         ) from None
     return AdvancedWorkflow.from_dict(data, source=source)
