@@ -52,7 +52,15 @@ def _union_two(left: list[str] | None, right: list[str] | None) -> list[str]:
     return append_unique(left, [right or []])
 
 
+def last_write(current: dict[str, Any] | None, writes: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Reducer: the latest write replaces the value (batching-invariant)."""
+    return dict(writes[-1]) if writes else dict(current or {})
+
+
 GrowingDict = Annotated[dict[str, Any], DeltaChannel(merge_dicts, dict)]
+WrittenOnce = Annotated[dict[str, Any], DeltaChannel(last_write, dict)]
+"""Large values written once per run (the definition, the input): kept out of every
+checkpoint blob and rebuilt from the write that set them."""
 GrowingIds = Annotated[list[str], DeltaChannel(append_unique, list)]
 
 
@@ -95,7 +103,7 @@ class EnterpriseWorkflowState(BaseModel):
 
     model_config = ConfigDict(extra="ignore", arbitrary_types_allowed=False)
 
-    workflow: dict[str, Any] = Field(default_factory=dict)
+    workflow: WrittenOnce = Field(default_factory=dict)
     """The definition being run, as plain data."""
     workflow_key: str = ""
     """Digest of `workflow`, set at start, so nodes parse the definition once per process."""
@@ -105,9 +113,9 @@ class EnterpriseWorkflowState(BaseModel):
     """Id of this run (the LangGraph thread id)."""
     status: WorkflowStatus = WorkflowStatus.INITIALIZING
     """Where the run stands."""
-    input: dict[str, Any] = Field(default_factory=dict)
+    input: WrittenOnce = Field(default_factory=dict)
     """The run's input, unchanged (namespace `input`)."""
-    context: Annotated[dict[str, Any], _merge_two] = Field(default_factory=dict)
+    context: GrowingDict = Field(default_factory=dict)
     """Working data: starts as a copy of the input; output mappings write here."""
     intermediate_results: GrowingDict = Field(default_factory=dict)
     """`{step_id: output}` of every finished step (namespace `results`)."""
