@@ -22,7 +22,7 @@ def determine_execution_path(state: EnterpriseWorkflowState) -> list[Send] | str
     if state.compensation_plan is not None or unhandled_failures(state, workflow):
         return "error_recovery"
     if not state.current_steps:
-        return END
+        return "orchestrator"  # the orchestrator ran a lone step itself: schedule again
     sends = []
     for sid in state.current_steps:
         step = workflow.step(sid)

@@ -52,7 +52,9 @@ def build_graph(
     builder.add_node("error_recovery", _node(error_recovery))
     builder.add_edge(START, "orchestrator")
     builder.add_conditional_edges(
-        "orchestrator", determine_execution_path, [*EXECUTOR_NODES, "error_recovery", END]
+        "orchestrator",
+        determine_execution_path,
+        [*EXECUTOR_NODES, "orchestrator", "error_recovery", END],
     )
     for node in EXECUTOR_NODES:
         builder.add_edge(node, "orchestrator")

@@ -57,11 +57,19 @@ def last_write(current: dict[str, Any] | None, writes: Sequence[dict[str, Any]])
     return dict(writes[-1]) if writes else dict(current or {})
 
 
-GrowingDict = Annotated[dict[str, Any], DeltaChannel(merge_dicts, dict)]
+_SNAPSHOT_EVERY = 1000
+"""A growing field stores a full snapshot once per this many writes; in between, checkpoints
+hold only each superstep's writes (a cold load replays at most this many)."""
+
+GrowingDict = Annotated[
+    dict[str, Any], DeltaChannel(merge_dicts, dict, snapshot_frequency=_SNAPSHOT_EVERY)
+]
 WrittenOnce = Annotated[dict[str, Any], DeltaChannel(last_write, dict)]
 """Large values written once per run (the definition, the input): kept out of every
 checkpoint blob and rebuilt from the write that set them."""
-GrowingIds = Annotated[list[str], DeltaChannel(append_unique, list)]
+GrowingIds = Annotated[
+    list[str], DeltaChannel(append_unique, list, snapshot_frequency=_SNAPSHOT_EVERY)
+]
 
 
 class StepResult(BaseModel):
