@@ -250,8 +250,13 @@ class EnterpriseWorkflowOrchestrator:
         graph = await self._open()
         self.index.acquire(run_id)
         try:
+            # "sync": a superstep's checkpoint is on disk before the next superstep starts, so
+            # a crash never loses a step that finished (LangGraph's default is "async")
             await graph.ainvoke(
-                payload, self._config(run_id, workflow), context=self._services_for(workflow)
+                payload,
+                self._config(run_id, workflow),
+                context=self._services_for(workflow),
+                durability="sync",
             )
         finally:
             self.index.release(run_id)
