@@ -276,6 +276,12 @@ class EnterpriseWorkflowOrchestrator:
         return run
 
     async def _snapshot(self, run_id: str) -> tuple[Any, RunResult, AdvancedWorkflow]:
+        url = self.checkpointer_url
+        if url.startswith("sqlite:///") and not sqlite_path(url).exists():
+            raise RunNotFoundError(
+                f"no run '{run_id}': there is no run database at {sqlite_path(url)}; pass the "
+                "database the run used with --db / checkpointer= (or set ORCHESTRATOR_DB)"
+            )
         graph = await self._open()
         snapshot = await graph.aget_state({"configurable": {"thread_id": run_id}})
         if not snapshot.values:

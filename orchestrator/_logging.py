@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import IO, Any
 
 import structlog
@@ -23,11 +23,39 @@ SECRET_MARKERS = (
 )
 """Keys whose values are redacted in logs."""
 
+REDACTED = "[REDACTED]"
+"""What a secret's value becomes."""
+
+
+def is_secret_key(key: object) -> bool:
+    """True when a key looks like it holds a secret (`password`, `api_key`, `Authorization`)."""
+    return isinstance(key, str) and any(marker in key.lower() for marker in SECRET_MARKERS)
+
+
+def redact_secrets(value: Any) -> Any:
+    """A copy of `value` with every secret-looking key's value replaced, at any depth.
+
+    Mappings, lists and tuples are copied; the input is never changed.
+
+    Example:
+        ```python
+        redact_secrets({"user": "a", "auth": {"api_key": "k"}})
+        # {"user": "a", "auth": {"api_key": "[REDACTED]"}}
+        ```
+    """
+    if isinstance(value, Mapping):
+        return {k: REDACTED if is_secret_key(k) else redact_secrets(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_secrets(item) for item in value]
+    return value
+
 
 def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    for key in list(event):
-        if any(marker in key.lower() for marker in SECRET_MARKERS):
-            event[key] = "[REDACTED]"
+    for key, value in list(event.items()):
+        if is_secret_key(key):
+            event[key] = REDACTED
+        elif isinstance(value, Mapping | list | tuple):
+            event[key] = redact_secrets(value)
     return event
 
 
@@ -69,15 +97,15 @@ def configure_logging(
     use_stdlib_logging()
     out = stream or sys.stderr
     as_json = json if json is not None else not out.isatty()
-    renderer: Any = (
-        structlog.processors.JSONRenderer()
+    renderers: list[Any] = (
+        [structlog.processors.format_exc_info, structlog.processors.JSONRenderer(default=str)]
         if as_json
-        else structlog.dev.ConsoleRenderer(colors=out.isatty())
+        else [structlog.dev.ConsoleRenderer(colors=out.isatty())]
     )
     handler = logging.StreamHandler(out)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderers],
             foreign_pre_chain=_SHARED,
         )
     )
