@@ -1,15 +1,17 @@
 """Service-level targets: did a step or a run take longer than its `sla_targets` allow?
 
-Pure functions over durations; the nodes decide what a breach does (flag `sla_breached`, tell
-the hooks, log a warning, and fail the run when the targets are enforced).
+Pure functions over durations find breaches; `announce` logs one and tells the hooks (audit
+entry, breach metric). The nodes decide the rest: flag `sla_breached`, and fail the run when
+the targets are enforced.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
+from nodes._services import step_logger
 from state import SlaTargets, WorkflowStep
 
 SLA_FLAG = "sla_breached"
@@ -95,3 +97,27 @@ def run_breach(targets: SlaTargets, duration: float) -> SlaBreach | None:
     if target is None or duration <= target:
         return None
     return SlaBreach(None, target, round(duration, 6), targets.enforce)
+
+
+class SlaListener(Protocol):
+    """What `announce` tells: `RunHooks.on_sla_breach`."""
+
+    def on_sla_breach(
+        self,
+        *,
+        workflow_id: str,
+        run_id: str,
+        step_id: str | None,
+        target_seconds: float,
+        actual_seconds: float,
+        enforced: bool,
+        **_: Any,
+    ) -> None:
+        """A step (or, with `step_id` None, the run) took longer than its target."""
+
+
+def announce(breach: SlaBreach, hooks: SlaListener, *, workflow_id: str, run_id: str) -> None:
+    """Log the breach as a warning and tell the hooks (audit entry, breach metric)."""
+    log = step_logger(workflow_id=workflow_id, run_id=run_id, step_id=breach.step_id)
+    log.warning("sla_breached", **breach.hook_kwargs())
+    hooks.on_sla_breach(workflow_id=workflow_id, run_id=run_id, **breach.hook_kwargs())

@@ -41,6 +41,13 @@ class StepTask(TypedDict):
     input_error: NotRequired[str]
     namespace: NotRequired[dict[str, Any]]
     dispatched_at: NotRequired[float]
+    key_prefix: NotRequired[str]
+
+
+def run_key_prefix(state: EnterpriseWorkflowState) -> str:
+    """Idempotency keys start with this: the run id, plus the rollback count after a rollback
+    (a step re-executed after a rollback is a new effect, not a retry)."""
+    return f"{state.run_id}~r{state.rollback_count}" if state.rollback_count else state.run_id
 
 
 def namespace_of(state: EnterpriseWorkflowState, workflow: AdvancedWorkflow) -> dict[str, Any]:
@@ -69,6 +76,8 @@ def build_task(
         max_parallel=workflow.max_parallel_steps,
         deadline=(started + timeout) if timeout and started is not None else None,
     )
+    if state.rollback_count:
+        task["key_prefix"] = run_key_prefix(state)
     if state.decided_at is not None:
         task["dispatched_at"] = state.decided_at
     namespace = namespace_of(state, workflow)

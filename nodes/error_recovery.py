@@ -29,7 +29,7 @@ from nodes._outcome import utc_iso
 from nodes._scheduler import unhandled_failures
 from nodes._services import clock_of, hooks_of, services_for, step_logger
 from nodes._step_runner import StepEnv
-from nodes._task import namespace_of
+from nodes._task import namespace_of, run_key_prefix
 from state import AdvancedWorkflow, EnterpriseWorkflowState, StepStatus, WorkflowStatus
 
 
@@ -85,7 +85,7 @@ async def _compensate_next(
         retry=workflow.retry_policy,
         max_parallel=workflow.max_parallel_steps,
         deadline=None,
-        key_prefix=f"{state.run_id}:compensate",
+        key_prefix=f"{run_key_prefix(state)}:compensate",
     )
     outcome = await run_compensation(env, workflow, step_id, action, namespace_of(state, workflow))
     record = compensation_record(outcome, action)

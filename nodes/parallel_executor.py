@@ -26,7 +26,7 @@ def step_env(task: StepTask, runtime: Runtime[Any]) -> StepEnv:
         retry=RetryPolicy.model_validate(task["retry"]),
         max_parallel=task["max_parallel"],
         deadline=task["deadline"],
-        key_prefix=task["run_id"],
+        key_prefix=task.get("key_prefix", task["run_id"]),
     )
 
 

@@ -407,7 +407,12 @@ class EnterpriseWorkflowOrchestrator:
         config["configurable"].update(checkpoint_ns="", checkpoint_id=point["checkpoint_id"])
         await graph.aupdate_state(
             config,
-            {"status": WorkflowStatus.PAUSED.value, "control": None, "rollback_to": None},
+            {
+                "status": WorkflowStatus.PAUSED.value,
+                "control": None,
+                "rollback_to": None,
+                "rollback_count": int(snapshot.values.get("rollback_count", 0)) + 1,
+            },
             as_node="error_recovery",
         )
         return await self.status(run_id)

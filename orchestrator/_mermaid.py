@@ -48,6 +48,11 @@ def workflow_mermaid(workflow: AdvancedWorkflow) -> str:
             lines.append(f"  {_node_id(dep)} --> {_node_id(step.step_id)}")
         for nxt in step.next_steps:
             lines.append(f"  {_node_id(step.step_id)} --> {_node_id(nxt)}")
+        for handler in step.error_handlers:
+            lines.append(f'  {_node_id(step.step_id)} -.->|"on failure"| {_node_id(handler)}')
+        if step.approval is not None and step.approval.on_reject:
+            target = _node_id(step.approval.on_reject)
+            lines.append(f'  {_node_id(step.step_id)} -.->|"on reject"| {target}')
         for rule in step.conditions:
             label = (rule.if_ or "else").replace('"', "'").replace("|", "/")
             for target in rule.targets:

@@ -52,7 +52,12 @@ class RunResult:
         pending = [i.value for i in snapshot.interrupts if isinstance(i.value, dict)]
         status = WorkflowStatus(values.get("status", WorkflowStatus.INITIALIZING))
         if pending and not status.is_terminal:
-            status = WorkflowStatus.WAITING_APPROVAL
+            # a task without an interrupt was cut off (crash): the run must be resumed first
+            interrupted = all(
+                task.interrupts or task.result is not None or task.error is not None
+                for task in snapshot.tasks
+            )
+            status = WorkflowStatus.WAITING_APPROVAL if interrupted else WorkflowStatus.RUNNING
         return cls(
             run_id=RunId(run_id),
             workflow_id=str(values.get("workflow_id", "")),

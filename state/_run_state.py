@@ -159,6 +159,8 @@ class EnterpriseWorkflowState(BaseModel):
     """`{request_id: ApprovalRequest data}` of approvals asked for."""
     compliance_flags: Annotated[list[str], _union_two] = Field(default_factory=list)
     """Flags such as `sla_breached`, `loop_limit_reached`, `circuit_open`."""
+    rollback_count: int = 0
+    """Rollbacks so far; re-executed steps get fresh idempotency keys after each one."""
     audit_head: str | None = None
     """Hash of the run's latest audit-ledger entry (the ledger itself lives outside state)."""
     decided_at: float | None = None
