@@ -98,6 +98,19 @@ class RunHooks:
     def on_rollback(self, *, workflow_id: str, run_id: str, to: str, **_: Any) -> None:
         """A run was rolled back to a rollback point."""
 
+    def on_sla_breach(
+        self,
+        *,
+        workflow_id: str,
+        run_id: str,
+        step_id: str | None,
+        target_seconds: float,
+        actual_seconds: float,
+        enforced: bool,
+        **_: Any,
+    ) -> None:
+        """A step (or, with `step_id` None, the run) took longer than its SLA target."""
+
     def on_run_finished(
         self, *, workflow_id: str, run_id: str, status: str, duration: float, **_: Any
     ) -> None:

@@ -10,6 +10,7 @@ from typing import Any, NotRequired
 
 from typing_extensions import TypedDict
 
+from nodes._sla import step_targets
 from policies import map_inputs
 from state import AdvancedWorkflow, EnterpriseWorkflowState, MappingError, StepType, WorkflowStep
 
@@ -42,6 +43,7 @@ class StepTask(TypedDict):
     namespace: NotRequired[dict[str, Any]]
     dispatched_at: NotRequired[float]
     key_prefix: NotRequired[str]
+    sla: NotRequired[dict[str, Any]]
 
 
 def run_key_prefix(state: EnterpriseWorkflowState) -> str:
@@ -80,6 +82,8 @@ def build_task(
         task["key_prefix"] = run_key_prefix(state)
     if state.decided_at is not None:
         task["dispatched_at"] = state.decided_at
+    if (sla := step_targets(workflow.sla_targets, step)) is not None:
+        task["sla"] = sla
     namespace = namespace_of(state, workflow)
     if step.step_type in _NEEDS_NAMESPACE:
         task["namespace"] = namespace

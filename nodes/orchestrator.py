@@ -17,6 +17,7 @@ from nodes._definition import fingerprint, workflow_from_state
 from nodes._outcome import utc_iso
 from nodes._scheduler import node_for, plan, unhandled_failures
 from nodes._services import clock_of, control_of, hooks_of, step_logger
+from nodes._sla import SLA_FLAG, announce, run_breach
 from nodes._task import build_task
 from nodes.parallel_executor import parallel_executor
 from state import (
@@ -75,6 +76,7 @@ async def orchestrator(
         hooks.on_run_started(**ids)
     if update.get("finished_at"):
         started = update.get("started_monotonic", state.started_monotonic) or now
+        _check_run_sla(state, update, now - started, runtime, ids)
         hooks.on_run_finished(**ids, status=update["status"], duration=now - started)
     elif ready := update.get("current_steps"):
         workflow = workflow_from_state(state.workflow, update.get("workflow_key") or None)
@@ -126,6 +128,23 @@ async def _run_inline(
     return merged
 
 
+def _check_run_sla(
+    state: EnterpriseWorkflowState,
+    update: dict[str, Any],
+    duration: float,
+    runtime: Runtime[Any],
+    ids: dict[str, Any],
+) -> None:
+    """Flag and announce a run that outlived `sla_targets.max_duration_seconds`."""
+    key = update.get("workflow_key") or state.workflow_key
+    if not key:
+        return  # the definition never parsed: there are no targets to check
+    breach = run_breach(workflow_from_state(state.workflow, key).sla_targets, duration)
+    if breach is not None:
+        announce(breach, hooks_of(runtime), **ids)
+        update["compliance_flags"] = [*update.get("compliance_flags", []), SLA_FLAG]
+
+
 def _strategy(workflow: AdvancedWorkflow, ready: list[str]) -> str:
     types = {workflow.step(sid).step_type.value for sid in ready}
     if len(ready) == 1:
@@ -161,6 +180,10 @@ def _schedule(
         message = f"the run exceeded the workflow timeout of {workflow.timeout}s"
         error = {"step_id": None, "error_type": "WorkflowTimeoutError", "message": message}
         return {**update, **_finish(WorkflowStatus.TIMED_OUT, now, error=error)}
+    breach = run_breach(workflow.sla_targets, now - started)
+    if breach is not None and breach.enforced:
+        error = {"step_id": None, "error_type": "SlaBreachError", "message": breach.message}
+        return {**update, **_finish(WorkflowStatus.FAILED, now, error=error)}
     if unhandled_failures(state, workflow):
         return {**update, "current_steps": []}  # error_recovery decides what the failure becomes
     decision = plan(

@@ -1,25 +1,37 @@
 """Assembly and the faces users touch: run facade, action registry, loader, graph, CLI."""
 
 from nodes import RunHooks, StepContext
+from orchestrator._audit import AuditHooks, AuditLedger, VerifyResult
 from orchestrator._checkpointer import DEFAULT_DB
 from orchestrator._facade import EnterpriseWorkflowOrchestrator
 from orchestrator._graph import build_graph
 from orchestrator._loader import load_workflow, workflow_schema
 from orchestrator._logging import configure_logging, use_stdlib_logging
+from orchestrator._metrics import DatabaseCollector, MetricsCollector, serve_metrics
 from orchestrator._registry import ActionRegistry
 from orchestrator._run import RunResult
+from orchestrator._tracing import TracingHooks
+from orchestrator._watch import watch_run
 
 use_stdlib_logging()
 
 __all__ = [
     "DEFAULT_DB",
     "ActionRegistry",
+    "AuditHooks",
+    "AuditLedger",
+    "DatabaseCollector",
     "EnterpriseWorkflowOrchestrator",
+    "MetricsCollector",
     "RunHooks",
     "RunResult",
     "StepContext",
+    "TracingHooks",
+    "VerifyResult",
     "build_graph",
     "configure_logging",
     "load_workflow",
+    "serve_metrics",
+    "watch_run",
     "workflow_schema",
 ]

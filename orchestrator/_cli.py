@@ -16,11 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator._checkpointer import default_db
+from orchestrator._cli_audit import add_commands as add_audit_commands
+from orchestrator._cli_observe import add_commands, metrics_endpoint
 from orchestrator._facade import EnterpriseWorkflowOrchestrator
 from orchestrator._loader import load_workflow, workflow_schema
 from orchestrator._logging import configure_logging
 from orchestrator._mermaid import workflow_mermaid
 from orchestrator._run import RunResult
+from orchestrator._watch import watch_run
 from state import InvalidInputError, OrchestratorError, WorkflowDefinitionError, WorkflowStatus
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_WAITING = 0, 1, 2, 3
@@ -102,10 +105,11 @@ async def _with_orch(
     action: Callable[[EnterpriseWorkflowOrchestrator], Awaitable[RunResult]],
 ) -> int:
     orch = _orchestrator(args)
-    try:
-        run = await action(orch)
-    finally:
-        await orch.aclose()
+    with metrics_endpoint(orch, getattr(args, "metrics_port", None)):
+        try:
+            run = await action(orch)
+        finally:
+            await orch.aclose()
     return _print_run(run, args.json)
 
 
@@ -124,7 +128,14 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """`status RUN_ID`: where a run stands."""
+    """`status RUN_ID [--watch]`: where a run stands (`--watch`: follow it until it stops)."""
+    if args.watch:
+        progress = sys.stderr if args.json else sys.stdout
+        return asyncio.run(
+            _with_orch(
+                args, lambda o: watch_run(o, args.run_id, out=progress, interval=args.interval)
+            )
+        )
     return asyncio.run(_with_orch(args, lambda o: o.status(args.run_id)))
 
 
@@ -239,11 +250,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("workflow", help="YAML or JSON definition")
     p.add_argument("--input", help="run input: a JSON object, or @file.json")
     p.add_argument("--run-id", help="id for the run (default: random)")
-    for name, fn, help_ in (
-        ("resume", cmd_resume, "continue an interrupted run"),
-        ("status", cmd_status, "show where a run stands"),
-    ):
-        add(name, fn, help_).add_argument("run_id")
+    _metrics_port(p)
+    p = add("resume", cmd_resume, "continue an interrupted run")
+    p.add_argument("run_id")
+    _metrics_port(p)
+    p = add("status", cmd_status, "show where a run stands")
+    p.add_argument("run_id")
+    p.add_argument("--watch", action="store_true", help="follow the run until it finishes or waits")
+    p.add_argument(
+        "--interval", type=float, default=0.5, help="seconds between looks (with --watch)"
+    )
     for name, fn, note in (
         ("approve", cmd_approve, "--comment"),
         ("reject", cmd_reject, "--reason"),
@@ -253,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--as", dest="user", required=True, help="who decides")
         p.add_argument(note, dest=note.lstrip("-"), help="why")
         p.add_argument("--request-id", help="which request, when several are pending")
+        _metrics_port(p)
     for name, fn, help_ in (
         ("pause", cmd_pause, "stop a run at its next step boundary"),
         ("cancel", cmd_cancel, "stop a run for good"),
@@ -270,7 +287,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("workflow")
     p.add_argument("--langgraph", action="store_true", help="draw the compiled StateGraph")
     add("schema", cmd_schema, "print the JSON Schema of a workflow definition")
+    add_audit_commands(add)
+    add_commands(add)
     return parser
+
+
+def _metrics_port(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve this process's metrics on http://127.0.0.1:PORT/metrics while it works",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

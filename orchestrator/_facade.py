@@ -26,9 +26,11 @@ from nodes import (
     compensation_plan,
     load_actions_module,
 )
+from orchestrator._audit import VerifyResult, with_audit
 from orchestrator._checkpointer import default_db, open_checkpointer, sqlite_path
 from orchestrator._graph import build_graph
 from orchestrator._loader import load_workflow
+from orchestrator._metrics import MetricsCollector
 from orchestrator._registry import ActionRegistry
 from orchestrator._rollback import rollback_point
 from orchestrator._run import RunResult
@@ -65,6 +67,9 @@ class EnterpriseWorkflowOrchestrator:
     `config` keys: `failure_threshold` and `timeout` (circuit breakers, one per action name,
     shared by every run of this orchestrator), `max_retries` (retries of steps whose workflow
     sets no `max_attempts`), `webhook_allow_hosts` (hosts webhooks may call).
+
+    `orch.metrics` is a `MetricsCollector` on a registry of its own (pass `metrics=` to share
+    one); serve it with `serve_metrics(orch.metrics.registry, port)`.
     """
 
     def __init__(
@@ -79,11 +84,17 @@ class EnterpriseWorkflowOrchestrator:
         webhook_allow_hosts: Any = None,
         http_transport: Any = None,
         hooks: Sequence[RunHooks] = (),
+        metrics: MetricsCollector | None = None,
     ) -> None:
         self.config = dict(config or {})
-        self.hooks = CompositeHooks(list(hooks))
-        self.registry = registry
+        self.metrics = metrics if metrics is not None else MetricsCollector()
+        """Prometheus metrics of this orchestrator's runs, on `orch.metrics.registry`."""
         self.checkpointer_url = checkpointer or default_db()
+        # compliance is not optional: every orchestrator audits (with the caller's AuditHooks
+        # when it passed one, else a ledger in the checkpointer's database)
+        members, self.audit = with_audit(hooks, self.checkpointer_url)
+        self.hooks = CompositeHooks([self.metrics, *members])
+        self.registry = registry
         self._breakers = CircuitBreakers(
             failure_threshold=int(self.config.get("failure_threshold", 5)),
             timeout=float(self.config.get("timeout", 30.0)),
@@ -119,6 +130,7 @@ class EnterpriseWorkflowOrchestrator:
         if self._index is None:
             url = self.checkpointer_url
             self._index = RunIndex(sqlite_path(url) if url.startswith("sqlite:///") else None)
+        await asyncio.to_thread(self.audit.ledger.setup)  # never create tables inside a hook
         self._stack, self._loop = stack, loop
         self._graph = build_graph(self._saver)
         return self._graph
@@ -132,6 +144,7 @@ class EnterpriseWorkflowOrchestrator:
 
     async def aclose(self) -> None:
         """Close the database connections (reopened on the next call)."""
+        await asyncio.to_thread(self.audit.ledger.flush)
         if self._stack is not None:
             await self._stack.aclose()
         self._stack = self._saver = self._graph = self._loop = None
@@ -526,6 +539,17 @@ class EnterpriseWorkflowOrchestrator:
     ) -> RunResult:
         """Reject the pending approval `approver` may decide; the step fails with `reason`."""
         return await self._decide(run_id, approver, "reject", reason, request_id)
+
+    async def audit_trail(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's audit entries, oldest first; a rollback adds entries, never removes any."""
+        await self._snapshot(run_id)  # RunNotFoundError for an unknown run
+        return self.audit.ledger.entries(run_id)
+
+    async def verify_audit(self, run_id: str) -> VerifyResult:
+        """Check the run's hash chain, and that it reaches the head its state recorded."""
+        snapshot, _, _ = await self._snapshot(run_id)
+        head = snapshot.values.get("audit_head")
+        return self.audit.ledger.verify(run_id, expected_head=head)
 
 
 def _names(step: Any) -> list[str]:

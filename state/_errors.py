@@ -79,6 +79,10 @@ class WorkflowTimeoutError(StepFailedError, TimeoutError):
     """The whole run exceeded the workflow's `timeout`."""
 
 
+class SlaBreachError(StepFailedError, TimeoutError):
+    """A step or the run took longer than its SLA target and `sla_targets.enforce` is on."""
+
+
 class CircuitOpenError(StepFailedError):
     """The circuit breaker of an action is open; the action was not called."""
 

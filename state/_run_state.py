@@ -52,6 +52,12 @@ def _union_two(left: list[str] | None, right: list[str] | None) -> list[str]:
     return append_unique(left, [right or []])
 
 
+def _latest_head(left: str | None, right: str | None) -> str | None:
+    """Reducer: the steps of one superstep each report the ledger's head; any of them is in
+    the chain, and the orchestrator node writes the newest one right after."""
+    return right if right is not None else left
+
+
 def last_write(current: dict[str, Any] | None, writes: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Reducer: the latest write replaces the value (batching-invariant)."""
     return dict(writes[-1]) if writes else dict(current or {})
@@ -161,7 +167,7 @@ class EnterpriseWorkflowState(BaseModel):
     """Flags such as `sla_breached`, `loop_limit_reached`, `circuit_open`."""
     rollback_count: int = 0
     """Rollbacks so far; re-executed steps get fresh idempotency keys after each one."""
-    audit_head: str | None = None
+    audit_head: Annotated[str | None, _latest_head] = None
     """Hash of the run's latest audit-ledger entry (the ledger itself lives outside state)."""
     decided_at: float | None = None
     """Epoch time of the orchestrator's latest dispatch (the request time of approvals)."""

@@ -1,0 +1,668 @@
+"""The audit ledger: an append-only, hash-chained trail of what happened in each run.
+
+Each entry holds `run_id, seq, timestamp, actor, event, step_id, data, prev_hash` and `hash`,
+the SHA-256 hex digest of the canonical JSON (sorted keys, compact separators) of the other
+fields; the first entry of a run has `prev_hash` = 64 zeros. Changing, removing or reordering
+an entry breaks the chain, and `verify` names the first entry that does not fit.
+
+The ledger is a table, `orchestrator_audit`, in the checkpointer's SQLite file, outside the
+run's state: checkpoints only carry the chain head (`audit_head`), so they do not grow with
+the trail, and a rollback (time travel) cannot rewind it; it adds entries.
+
+Hooks run on the event loop while the checkpointer may hold SQLite's write lock across an
+`await`, so an append never waits for that lock there: it writes at once when the lock is
+free, and otherwise hands the entry to a writer thread that waits on its own connection.
+Until then the entry is already chained (in memory), visible to `entries`, and its hash is the
+head. Appends from several processes stay one chain: every write runs in `BEGIN IMMEDIATE`
+and re-sequences the entry after whatever the database holds (`seq = max + 1`).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from nodes import RunHooks
+from orchestrator._checkpointer import sqlite_path
+from orchestrator._logging import redact_secrets
+
+GENESIS = "0" * 64
+"""`prev_hash` of the first entry of every run."""
+HASHED_FIELDS = ("run_id", "seq", "timestamp", "actor", "event", "step_id", "data", "prev_hash")
+"""The fields `hash` covers (every field of an entry but the hash itself)."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS orchestrator_audit (
+    run_id TEXT NOT NULL, seq INTEGER NOT NULL, timestamp TEXT NOT NULL, actor TEXT NOT NULL,
+    event TEXT NOT NULL, step_id TEXT, data TEXT NOT NULL, prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL, dedupe_key TEXT, PRIMARY KEY (run_id, seq));
+CREATE INDEX IF NOT EXISTS orchestrator_audit_dedupe
+    ON orchestrator_audit (run_id, dedupe_key) WHERE dedupe_key IS NOT NULL;
+CREATE TRIGGER IF NOT EXISTS orchestrator_audit_no_update BEFORE UPDATE ON orchestrator_audit
+    BEGIN SELECT RAISE(ABORT, 'orchestrator_audit is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS orchestrator_audit_no_delete BEFORE DELETE ON orchestrator_audit
+    BEGIN SELECT RAISE(ABORT, 'orchestrator_audit is append-only'); END;
+"""
+_COLUMNS = "run_id, seq, timestamp, actor, event, step_id, data, prev_hash, hash"
+_READ_WAIT_MS = 5000
+"""How long a read may wait (WAL readers only wait on recovery, never on the event loop)."""
+_WRITER_WAIT = 30.0
+"""Seconds the writer thread waits for the write lock per attempt."""
+_WRITER_PATIENCE = 300.0
+"""Seconds the writer thread keeps trying before it gives up (and logs the entries)."""
+
+_log = structlog.get_logger("orchestrator")
+_CURRENT_RUN: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
+    "orchestrator_audit_run", default=None
+)
+"""(workflow_id, run_id) of the node being run, for hooks that do not carry the run
+(circuit changes: breakers are shared by every run of an orchestrator)."""
+
+
+class AuditEvent(StrEnum):
+    """What an audit entry records."""
+
+    RUN_STARTED = "run_started"
+    RUN_FINISHED = "run_finished"
+    STEP_STARTED = "step_started"
+    STEP_COMPLETED = "step_completed"
+    STEP_FAILED = "step_failed"
+    STEP_SKIPPED = "step_skipped"
+    STEP_RETRIED = "step_retried"
+    ROUTE_DECIDED = "route_decided"
+    APPROVAL_REQUESTED = "approval_requested"
+    APPROVAL_APPROVED = "approval_approved"
+    APPROVAL_REJECTED = "approval_rejected"
+    APPROVAL_TIMED_OUT = "approval_timed_out"
+    CIRCUIT_OPENED = "circuit_opened"
+    CIRCUIT_CLOSED = "circuit_closed"
+    CIRCUIT_HALF_OPEN = "circuit_half_open"
+    COMPENSATION = "compensation"
+    ROLLBACK = "rollback"
+    SLA_BREACHED = "sla_breached"
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    """The outcome of checking a run's hash chain."""
+
+    ok: bool
+    """True when every entry is intact, in order, and none is missing."""
+    checked: int
+    """Entries examined."""
+    first_bad_seq: int | None = None
+    """Sequence number of the first entry that was altered, removed or moved (None: intact)."""
+    reason: str = ""
+    """What is wrong with that entry, or `intact`."""
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+def canonical_json(value: Any) -> str:
+    """The canonical JSON text hashes are computed over: sorted keys, no spaces."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def entry_hash(entry: Mapping[str, Any]) -> str:
+    """SHA-256 hex digest of the canonical JSON of an entry's `HASHED_FIELDS`."""
+    body = {field: entry[field] for field in HASHED_FIELDS}
+    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+
+
+def _plain(data: Mapping[str, Any] | None) -> dict[str, Any]:
+    """JSON-safe data with secrets redacted: what is hashed is exactly what is
+    stored and read back."""
+    plain = json.loads(json.dumps(dict(data or {}), default=str))
+    return dict(redact_secrets(plain))
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+class AuditLedger:
+    """Append-only, hash-chained audit entries per run, in a SQLite file (or in memory).
+
+    Example:
+        ```python
+        ledger = AuditLedger.open(Path("runs.sqlite"))
+        ledger.append("run-1", event="run_started", data={"workflow_id": "loan"})
+        ledger.verify("run-1")          # VerifyResult(ok=True, checked=1, ...)
+        ```
+
+    Safe to share between threads; appends from several processes form one chain.
+    """
+
+    def __init__(
+        self, path: Path | str | None = None, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        """A ledger on `path` (None: in memory); the database is opened on first use."""
+        self.path = Path(path) if path is not None else None
+        """The SQLite file (None: an in-memory database private to this ledger)."""
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._drained = threading.Condition(self._lock)
+        self._db: sqlite3.Connection | None = None
+        self._latest: dict[str, dict[str, Any]] = {}
+        self._pending: deque[tuple[dict[str, Any], str | None]] = deque()
+        self._writer: threading.Thread | None = None
+
+    @classmethod
+    def open(
+        cls, path: Path | str | None = None, *, clock: Callable[[], float] = time.time
+    ) -> AuditLedger:
+        """A ledger on `path` (None: in memory), with its table created now."""
+        ledger = cls(path, clock=clock)
+        ledger.setup()
+        return ledger
+
+    @classmethod
+    def for_url(cls, url: str, *, clock: Callable[[], float] = time.time) -> AuditLedger:
+        """The ledger of a checkpointer URL: its SQLite file, or memory for anything else
+        (`memory`; a `postgresql://` checkpointer keeps its ledger in memory for now)."""
+        if url.startswith("sqlite:///"):
+            return cls(sqlite_path(url), clock=clock)
+        return cls(None, clock=clock)
+
+    # -- connection --------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        """Open the database and create the table (idempotent). Call it before a run starts:
+        creating the table waits for the write lock, which a hook must never do."""
+        with self._lock:
+            self._conn()
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is not None:
+            return self._db
+        target = ":memory:"
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            target = str(self.path)
+        db = sqlite3.connect(target, timeout=30, isolation_level=None, check_same_thread=False)
+        if self.path is not None:
+            db.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer
+            # no fsync per entry: the checkpointer's next commit syncs the same WAL file, so
+            # entries are as durable as the checkpoint that follows them, and a crash never
+            # corrupts the ledger (WAL); only a power cut can drop the last few entries
+            db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(_SCHEMA)
+        db.execute(f"PRAGMA busy_timeout={_READ_WAIT_MS}")
+        self._db = db
+        return db
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every entry is in the database; False if `timeout` passed first.
+
+        Do not call it on an event loop that runs graphs (the writer may be waiting for the
+        checkpointer's commit); use `asyncio.to_thread(ledger.flush)`.
+        """
+        with self._drained:
+            return self._drained.wait_for(lambda: not self._pending, timeout)
+
+    def close(self) -> None:
+        """Write what is pending, then close the database connection."""
+        self.flush()
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def append(
+        self,
+        run_id: str,
+        *,
+        event: str,
+        actor: str = "system",
+        step_id: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        dedupe_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Chain a new entry to the run's trail and return it.
+
+        `data` is redacted (values under secret-looking keys) before it is hashed and stored.
+        With `dedupe_key`, an entry already recorded under that key for the run is returned
+        instead of a new one (used for events that replays report again).
+        """
+        with self._lock:
+            db = self._conn()
+            if dedupe_key is not None and (seen := self._recorded(db, run_id, dedupe_key)):
+                return seen
+            seq, prev = self._head_of(db, run_id)
+            entry: dict[str, Any] = {
+                "run_id": run_id,
+                "seq": seq + 1,
+                "timestamp": datetime.fromtimestamp(self._clock(), UTC).isoformat(),
+                "actor": actor,
+                "event": str(event),
+                "step_id": step_id,
+                "data": _plain(data),
+                "prev_hash": prev,
+            }
+            entry["hash"] = entry_hash(entry)
+            self._latest[run_id] = entry
+            record = (entry, dedupe_key)
+            if self._pending or not self._write_now(db, record):
+                self._pending.append(record)
+                self._start_writer()
+            return dict(entry)
+
+    def _recorded(self, db: sqlite3.Connection, run_id: str, key: str) -> dict[str, Any] | None:
+        for entry, pending_key in self._pending:
+            if pending_key == key and entry["run_id"] == run_id:
+                return dict(entry)
+        row = db.execute(
+            f"SELECT {_COLUMNS} FROM orchestrator_audit WHERE run_id=? AND dedupe_key=?",  # noqa: S608 -- constant column list
+            (run_id, key),
+        ).fetchone()
+        return _from_row(row) if row else None
+
+    def _head_of(self, db: sqlite3.Connection, run_id: str) -> tuple[int, str]:
+        latest = self._latest.get(run_id)
+        if latest is not None:
+            return int(latest["seq"]), str(latest["hash"])
+        return _stored_head(db, run_id)
+
+    def _write_now(self, db: sqlite3.Connection, record: tuple[dict[str, Any], str | None]) -> bool:
+        """Write at once if the write lock is free; False when another writer holds it.
+
+        The checkpointer can hold the lock across an `await`: waiting for it here, on the
+        event loop, would wait for ever, so the attempt does not wait at all.
+        """
+        db.execute("PRAGMA busy_timeout=0")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            _insert_all(db, [record])
+        except sqlite3.OperationalError as exc:
+            if self.path is not None and _busy(exc):
+                return False
+            raise
+        finally:
+            db.execute(f"PRAGMA busy_timeout={_READ_WAIT_MS}")
+        return True
+
+    def _start_writer(self) -> None:
+        if self._writer is None:
+            # not a daemon: an exiting process still writes its last entries
+            self._writer = threading.Thread(
+                target=self._drain, name="orchestrator-audit-writer", daemon=False
+            )
+            self._writer.start()
+
+    def _drain(self) -> None:
+        """Writer thread: wait for the write lock on its own connection, then write all that
+        is pending (appends made meanwhile join the batch)."""
+        assert self.path is not None  # an in-memory ledger never meets a busy database
+        give_up = time.monotonic() + _WRITER_PATIENCE
+        db = sqlite3.connect(str(self.path), timeout=_WRITER_WAIT, isolation_level=None)
+        try:
+            while True:
+                try:
+                    db.execute("BEGIN IMMEDIATE")  # waits, but holds no lock a hook needs
+                    break
+                except sqlite3.OperationalError as exc:
+                    if not _busy(exc) or time.monotonic() > give_up:
+                        raise
+            with self._lock:
+                _insert_all(db, list(self._pending))
+                self._pending.clear()
+                self._writer = None
+                self._drained.notify_all()
+        except Exception as exc:  # noqa: BLE001 -- a thread has nobody to raise to: log it
+            self._abandon(exc)
+        finally:
+            db.close()
+
+    def _abandon(self, exc: Exception) -> None:
+        with self._lock:
+            lost = [entry for entry, _ in self._pending]
+            self._pending.clear()
+            self._writer = None
+            self._drained.notify_all()
+        _log.error("audit_entries_not_written", error=str(exc), path=str(self.path), entries=lost)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def entries(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's entries, oldest first (including any the writer thread has not yet
+        stored)."""
+        with self._lock:
+            db = self._conn()
+            rows = db.execute(
+                f"SELECT {_COLUMNS} FROM orchestrator_audit WHERE run_id=? ORDER BY seq",  # noqa: S608 -- constant column list
+                (run_id,),
+            ).fetchall()
+            stored = [_from_row(row) for row in rows]
+            waiting = [dict(e) for e, _ in self._pending if e["run_id"] == run_id]
+        return stored + waiting
+
+    def head(self, run_id: str) -> str | None:
+        """Hash of the run's latest entry (None: no entries)."""
+        with self._lock:
+            seq, value = self._head_of(self._conn(), run_id)
+        return value if seq else None
+
+    def verify(self, run_id: str, *, expected_head: str | None = None) -> VerifyResult:
+        """Check the run's chain; name the first entry altered, removed or out of place.
+
+        `expected_head` is the chain head the run's state recorded (`audit_head`): when it is
+        given and no entry has that hash, entries at the end of the trail were removed.
+        """
+        return verify_entries(self.entries(run_id), expected_head=expected_head)
+
+    def export_jsonl(self, run_id: str) -> str:
+        """The run's entries as JSON Lines (canonical JSON, one entry per line)."""
+        return "".join(canonical_json(entry) + "\n" for entry in self.entries(run_id))
+
+
+def verify_entries(
+    entries: Iterable[Mapping[str, Any]], *, expected_head: str | None = None
+) -> VerifyResult:
+    """Check a run's entries, as read in `seq` order (see `AuditLedger.verify`)."""
+    prev, checked, hashes = GENESIS, 0, set()
+    for checked, entry in enumerate(entries, start=1):
+        seq = entry.get("seq")
+        if seq != checked:
+            return VerifyResult(
+                False,
+                checked,
+                checked,
+                f"entry {checked} is missing: the trail jumps from entry {checked - 1} to "
+                f"entry {seq} (entries were removed or renumbered)",
+            )
+        if entry.get("prev_hash") != prev:
+            return VerifyResult(
+                False,
+                checked,
+                checked,
+                f"entry {checked} does not follow entry {checked - 1} (prev_hash mismatch): "
+                "entries were removed or reordered",
+            )
+        try:
+            actual = entry_hash(entry)
+        except (KeyError, TypeError, ValueError) as exc:
+            return VerifyResult(False, checked, checked, f"entry {checked} is malformed: {exc}")
+        if actual != entry.get("hash"):
+            return VerifyResult(
+                False,
+                checked,
+                checked,
+                f"entry {checked} was altered: its content does not match its hash",
+            )
+        prev = actual
+        hashes.add(actual)
+    if expected_head is not None and expected_head not in hashes:
+        return VerifyResult(
+            False,
+            checked,
+            checked + 1,
+            f"entries after entry {checked} were removed: the run's state records a later "
+            f"chain head ({expected_head[:12]}...) that no entry has",
+        )
+    return VerifyResult(True, checked, None, "intact")
+
+
+def _stored_head(db: sqlite3.Connection, run_id: str) -> tuple[int, str]:
+    row = db.execute(
+        "SELECT seq, hash FROM orchestrator_audit WHERE run_id=? ORDER BY seq DESC LIMIT 1",
+        (run_id,),
+    ).fetchone()
+    return (int(row[0]), str(row[1])) if row else (0, GENESIS)
+
+
+def _insert_all(db: sqlite3.Connection, records: list[tuple[dict[str, Any], str | None]]) -> None:
+    """Insert inside the caller's `BEGIN IMMEDIATE`, then commit.
+
+    An entry is re-chained after what the database holds when another process appended to
+    the same run meanwhile; it is updated in place, so the cached head follows.
+    """
+    try:
+        for entry, key in records:
+            seq, prev = _stored_head(db, entry["run_id"])
+            if (entry["seq"], entry["prev_hash"]) != (seq + 1, prev):
+                entry.update(seq=seq + 1, prev_hash=prev)
+                entry["hash"] = entry_hash(entry)
+            db.execute(
+                f"INSERT INTO orchestrator_audit ({_COLUMNS}, dedupe_key)"  # noqa: S608 -- constant column list
+                " VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    entry["run_id"],
+                    entry["seq"],
+                    entry["timestamp"],
+                    entry["actor"],
+                    entry["event"],
+                    entry["step_id"],
+                    canonical_json(entry["data"]),
+                    entry["prev_hash"],
+                    entry["hash"],
+                    key,
+                ),
+            )
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
+def _from_row(row: tuple[Any, ...]) -> dict[str, Any]:
+    run_id, seq, timestamp, actor, event, step_id, data, prev_hash, digest = row
+    try:
+        parsed: Any = json.loads(data)
+    except (TypeError, ValueError):
+        parsed = data  # tampered text: kept as is, so verify reports the entry as altered
+    return {
+        "run_id": run_id,
+        "seq": seq,
+        "timestamp": timestamp,
+        "actor": actor,
+        "event": event,
+        "step_id": step_id,
+        "data": parsed,
+        "prev_hash": prev_hash,
+        "hash": digest,
+    }
+
+
+class AuditHooks(RunHooks):
+    """Records every auditable event of a run in an `AuditLedger`.
+
+    Node-level hooks are at-least-once: a replayed node records its events again, as a
+    second, truthful entry (a step that ran twice after a crash did run twice). Approval
+    requests, which the facade reports after every drive while they wait, are recorded once
+    per request and deadline.
+    """
+
+    def __init__(self, ledger: AuditLedger) -> None:
+        self.ledger = ledger
+        """Where entries go."""
+
+    def _add(
+        self,
+        run_id: str,
+        event: AuditEvent,
+        workflow_id: str | None,
+        *,
+        actor: str = "system",
+        step_id: str | None = None,
+        dedupe_key: str | None = None,
+        **data: Any,
+    ) -> None:
+        if workflow_id is not None:
+            _CURRENT_RUN.set((workflow_id, run_id))
+        details = {k: v for k, v in data.items() if v is not None}
+        self.ledger.append(
+            run_id, event=event, actor=actor, step_id=step_id, data=details, dedupe_key=dedupe_key
+        )
+
+    def on_run_started(self, *, workflow_id: str, run_id: str, **_: Any) -> None:
+        """`run_started`."""
+        self._add(run_id, AuditEvent.RUN_STARTED, workflow_id)
+
+    def on_run_finished(
+        self, *, workflow_id: str, run_id: str, status: str, duration: float, **_: Any
+    ) -> None:
+        """`run_finished` with the final status and duration."""
+        seconds = round(duration, 6)
+        self._add(
+            run_id, AuditEvent.RUN_FINISHED, workflow_id, status=status, duration_seconds=seconds
+        )
+
+    def on_step_started(
+        self, *, workflow_id: str, run_id: str, step_id: str, step_type: str, **_: Any
+    ) -> None:
+        """`step_started`."""
+        self._add(
+            run_id, AuditEvent.STEP_STARTED, workflow_id, step_id=step_id, step_type=step_type
+        )
+
+    def on_step_retry(
+        self, *, workflow_id: str, run_id: str, step_id: str, delay: float, **kw: Any
+    ) -> None:
+        """`step_retried`: the failed attempt, its error, and the delay before the next."""
+        self._add(
+            run_id,
+            AuditEvent.STEP_RETRIED,
+            workflow_id,
+            step_id=step_id,
+            attempt=kw.get("attempt"),
+            error=kw.get("error"),
+            delay_seconds=round(delay, 6),
+        )
+
+    def on_step(
+        self, *, workflow_id: str, run_id: str, step_id: str, status: str, **kw: Any
+    ) -> None:
+        """`step_completed`, `step_failed` or `step_skipped`, with attempts and duration."""
+        try:
+            event = AuditEvent(f"step_{status}")
+        except ValueError:
+            return  # not a finishing status; nothing an auditor needs
+        self._add(
+            run_id,
+            event,
+            workflow_id,
+            step_id=step_id,
+            step_type=kw.get("step_type"),
+            attempts=kw.get("attempts"),
+            duration_seconds=round(float(kw.get("duration", 0.0)), 6),
+            error_type=kw.get("error_type"),
+        )
+
+    def on_route(
+        self, *, workflow_id: str, run_id: str, step_id: str, targets: list[str], **kw: Any
+    ) -> None:
+        """`route_decided`: the condition that matched (`else`, or null) and the targets."""
+        condition = kw.get("matched")
+        self._add(
+            run_id,
+            AuditEvent.ROUTE_DECIDED,
+            workflow_id,
+            step_id=step_id,
+            condition=condition,
+            targets=list(targets),
+        )
+
+    def on_compensation(
+        self, *, workflow_id: str, run_id: str, step_id: str, action: str, **kw: Any
+    ) -> None:
+        """`compensation`: the step undone, the action, and how it went."""
+        self._add(
+            run_id,
+            AuditEvent.COMPENSATION,
+            workflow_id,
+            step_id=step_id,
+            action=action,
+            status=kw.get("status"),
+            error=kw.get("error"),
+        )
+
+    def on_circuit_change(self, *, name: str, old: str, new: str, **_: Any) -> None:
+        """`circuit_opened` / `circuit_closed` / `circuit_half_open`, in the trail of the run
+        whose call changed it (breakers are shared; a change outside a run is not audited)."""
+        current = _CURRENT_RUN.get()
+        event = _CIRCUIT_EVENTS.get(new)
+        if current is not None and event is not None:
+            self._add(current[1], event, None, circuit=name, old=old, new=new)
+
+    def on_approval(
+        self, *, workflow_id: str, run_id: str, step_id: str, event: str, actor: str, **kw: Any
+    ) -> None:
+        """`approval_requested` (once per request and deadline), `approval_approved`,
+        `approval_rejected`, `approval_timed_out`; the actor is the approver."""
+        try:
+            kind = AuditEvent(f"approval_{event}")
+        except ValueError:
+            return
+        request: Mapping[str, Any] = kw.get("request") or {}
+        details = {key: request.get(key) for key in _REQUEST_FIELDS}
+        details.update(comment=kw.get("comment"), on_timeout=kw.get("on_timeout"))
+        details["request_id"] = request.get("request_id") or kw.get("request_id")
+        key = None
+        if kind is AuditEvent.APPROVAL_REQUESTED:
+            key = f"{kind}:{details['request_id']}:{details['deadline']}"
+        self._add(
+            run_id, kind, workflow_id, actor=actor, step_id=step_id, dedupe_key=key, **details
+        )
+
+    def on_rollback(self, *, workflow_id: str, run_id: str, to: str, **_: Any) -> None:
+        """`rollback`: the run was restored to rollback point `to`."""
+        self._add(run_id, AuditEvent.ROLLBACK, workflow_id, step_id=to, to=to)
+
+    def on_sla_breach(
+        self, *, workflow_id: str, run_id: str, step_id: str | None = None, **kw: Any
+    ) -> None:
+        """`sla_breached`: the step (or, without one, the run) took longer than its target;
+        keywords `target_seconds`, `actual_seconds`, `enforced`."""
+        self._add(
+            run_id,
+            AuditEvent.SLA_BREACHED,
+            workflow_id,
+            step_id=step_id,
+            scope="step" if step_id else "run",
+            target_seconds=kw.get("target_seconds"),
+            actual_seconds=kw.get("actual_seconds"),
+            enforced=bool(kw.get("enforced", False)),
+        )
+
+    def head(self, run_id: str) -> str | None:
+        """The hash of the run's latest entry, kept in state as `audit_head`."""
+        return self.ledger.head(run_id)
+
+
+_CIRCUIT_EVENTS = {
+    "open": AuditEvent.CIRCUIT_OPENED,
+    "closed": AuditEvent.CIRCUIT_CLOSED,
+    "half_open": AuditEvent.CIRCUIT_HALF_OPEN,
+}
+_REQUEST_FIELDS = ("request_id", "approvers", "min_approvals", "deadline", "escalated", "summary")
+
+
+def with_audit(
+    hooks: Iterable[RunHooks], checkpointer_url: str
+) -> tuple[list[RunHooks], AuditHooks]:
+    """`hooks` plus the `AuditHooks` every orchestrator has: the caller's own one if it
+    passed one, else a new one on the checkpointer's database (opened lazily)."""
+    members = list(hooks)
+    for member in members:
+        if isinstance(member, AuditHooks):
+            return members, member
+    audit = AuditHooks(AuditLedger.for_url(checkpointer_url))
+    return [*members, audit], audit
