@@ -43,6 +43,8 @@ async def conditional_router(task: StepTask, runtime: Runtime[Any]) -> dict[str,
     rule = step.conditions[index] if index is not None else None
     matched = (rule.if_ if rule.if_ is not None else "else") if rule else None
     outcome.output = {"matched": matched, "rule_index": index, "targets": chosen}
+    if rule is None or rule.if_ is None:
+        outcome.flags.append("route_fallback")  # no condition held: default branch (or none)
     outcome.finished = clock()
     every = [t for r in step.conditions for t in r.targets]
     not_taken = sorted({t for t in every if t not in chosen})

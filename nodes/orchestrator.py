@@ -74,12 +74,29 @@ async def orchestrator(
     }
     if state.status is WorkflowStatus.INITIALIZING and update.get("status") == "running":
         hooks.on_run_started(**ids)
+    if skipped := update.get("skipped_steps"):
+        workflow = workflow_from_state(
+            state.workflow, update.get("workflow_key") or state.workflow_key or None
+        )
+        for sid in skipped:
+            kind = workflow.step(sid).step_type.value
+            hooks.on_step(
+                **ids,
+                step_id=sid,
+                step_type=kind,
+                status="skipped",
+                duration=0.0,
+                attempts=0,
+                reason=update["step_results"][sid].get("reason"),
+            )
     if update.get("finished_at"):
         started = update.get("started_monotonic", state.started_monotonic) or now
         _check_run_sla(state, update, now - started, runtime, ids)
         hooks.on_run_finished(**ids, status=update["status"], duration=now - started)
-    elif ready := update.get("current_steps"):
-        workflow = workflow_from_state(state.workflow, update.get("workflow_key") or None)
+    if ready := update.get("current_steps"):
+        workflow = workflow_from_state(
+            state.workflow, update.get("workflow_key") or state.workflow_key or None
+        )
         hooks.on_decision(
             **ids,
             strategy=_strategy(workflow, ready),
