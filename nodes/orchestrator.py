@@ -13,7 +13,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
 from nodes._compensation import compensation_plan
-from nodes._definition import fingerprint, workflow_from_state
+from nodes._definition import fingerprint, per_workflow, workflow_from_state
 from nodes._outcome import utc_iso
 from nodes._scheduler import node_for, plan, unhandled_failures
 from nodes._services import clock_of, control_of, hooks_of, step_logger
@@ -169,6 +169,7 @@ def _strategy(workflow: AdvancedWorkflow, ready: list[str]) -> str:
     return "parallel" if len(types) == 1 else "mixed"
 
 
+@per_workflow
 def _complexity(workflow: AdvancedWorkflow) -> float:
     """Steps (nested included) plus dependency edges: a rough size of the decision space."""
     steps = list(workflow.iter_steps())

@@ -114,8 +114,24 @@ async def call_with_retry(
     Example:
         `await call_with_retry(lambda attempt: fetch(order_id), policy, on_retry=log_retry)`
     """
+    # The first attempt runs without retry machinery (the hot path: most calls succeed);
+    # tenacity takes over for attempts 2..max_attempts only after a retryable failure.
+    try:
+        return await fn(1)
+    except BaseException as exc:
+        if is_control_flow(exc) or policy.max_attempts == 1 or not is_retryable(policy, exc):
+            if not is_control_flow(exc):
+                with contextlib.suppress(AttributeError, TypeError):
+                    exc.attempts = 1  # type: ignore[attr-defined]
+            raise
+        first_delay = backoff_delay(policy, 1, rng=rng)
+        if on_retry is not None:
+            result = on_retry(attempt=1, error=exc, delay=first_delay)
+            if inspect.isawaitable(result):
+                await result
+    await sleep(first_delay)
     # tenacity does not pass the attempt number to the function it retries, so count here.
-    attempts = 0
+    attempts = 1
 
     async def attempt_once() -> T:
         nonlocal attempts
@@ -129,7 +145,7 @@ async def call_with_retry(
         if error is None:
             return
         delay = state.upcoming_sleep
-        result = on_retry(attempt=state.attempt_number, error=error, delay=delay)
+        result = on_retry(attempt=state.attempt_number + 1, error=error, delay=delay)
         if inspect.isawaitable(result):
             await result
 
@@ -137,8 +153,8 @@ async def call_with_retry(
     # retry predicate; is_retryable refuses control flow, and reraise=True then re-raises the
     # original exception instead of wrapping it in tenacity.RetryError.
     retrying = AsyncRetrying(
-        stop=stop_after_attempt(policy.max_attempts),
-        wait=lambda state: backoff_delay(policy, state.attempt_number, rng=rng),
+        stop=stop_after_attempt(policy.max_attempts - 1),
+        wait=lambda state: backoff_delay(policy, state.attempt_number + 1, rng=rng),
         retry=retry_if_exception(functools.partial(is_retryable, policy)),
         sleep=sleep,
         before_sleep=before_sleep,
