@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from orchestrator import ActionRegistry, EnterpriseWorkflowOrchestrator
+
+MSGPACK_WARNINGS = (
+    "deserialization allowlist",
+    "Blocked deserialization",
+    "Deserializing unregistered type",
+    "Could not reconstruct",
+)
+"""Text LangGraph logs when a checkpoint holds a type it may not load: a test failure."""
+
+
+@dataclass(frozen=True)
+class Cli:
+    """One finished `orchestrator` process."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> dict[str, Any]:
+        """The `--json` object it printed."""
+        return json.loads(self.stdout)  # type: ignore[no-any-return]
 
 
 class FakeClock:

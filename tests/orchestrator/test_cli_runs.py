@@ -13,9 +13,9 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
+from conftest import MSGPACK_WARNINGS, Cli
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CONTRACT_KEYS = {
@@ -29,24 +29,6 @@ CONTRACT_KEYS = {
     "pending_approval",
     "error",
 }
-MSGPACK_WARNINGS = (
-    "deserialization allowlist",
-    "Blocked deserialization",
-    "Deserializing unregistered type",
-    "Could not reconstruct",
-)
-
-
-@dataclass(frozen=True)
-class Cli:
-    """One finished `orchestrator` process."""
-
-    code: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> dict[str, Any]:
-        return json.loads(self.stdout)
 
 
 @dataclass(frozen=True)

@@ -21,30 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import MSGPACK_WARNINGS, Cli
 
 from orchestrator import EnterpriseWorkflowOrchestrator
 from state import RunNotFoundError
 
 FIXTURES = Path(__file__).parent / "fixtures"
-MSGPACK_WARNINGS = (
-    "deserialization allowlist",
-    "Blocked deserialization",
-    "Deserializing unregistered type",
-    "Could not reconstruct",
-)
 START_TIMEOUT = 20.0
-
-
-@dataclass(frozen=True)
-class Cli:
-    """One finished `orchestrator` process."""
-
-    code: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> dict[str, Any]:
-        return json.loads(self.stdout)
 
 
 @dataclass(frozen=True)

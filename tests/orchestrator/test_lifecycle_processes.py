@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import MSGPACK_WARNINGS, Cli
 
 from orchestrator import EnterpriseWorkflowOrchestrator
 from state import RunNotFoundError
@@ -165,26 +166,8 @@ steps:
 """,
 }
 
-MSGPACK_WARNINGS = (
-    "deserialization allowlist",
-    "Blocked deserialization",
-    "Deserializing unregistered type",
-    "Could not reconstruct",
-)
 WAIT = 20.0
 """Longest wait for any process or marker; far above what a healthy run needs."""
-
-
-@dataclass(frozen=True)
-class Cli:
-    """One finished `orchestrator` process."""
-
-    code: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> dict[str, Any]:
-        return json.loads(self.stdout)
 
 
 def _env() -> dict[str, str]:

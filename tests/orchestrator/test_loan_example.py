@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import Cli
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOW = "examples/loan_approval/workflow.yaml"
@@ -38,18 +39,6 @@ GRACE = {
     "amount": 8000,
     "term_months": 24,
 }
-
-
-@dataclass(frozen=True)
-class Cli:
-    """One finished `orchestrator` process."""
-
-    code: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> dict[str, Any]:
-        return json.loads(self.stdout)
 
 
 @dataclass(frozen=True)
