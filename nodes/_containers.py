@@ -42,17 +42,12 @@ async def run_step(
     return outcome
 
 
-async def _child(
-    step: WorkflowStep, env: StepEnv, namespace: Mapping[str, Any], gate: asyncio.Semaphore
-) -> StepOutcome:
-    async with gate:
-        try:
-            return await run_step(step, env, namespace)
-        except OrchestratorError as exc:  # e.g. a mapping error: the child failed, not the run
-            now = env.services.clock()
-            return StepOutcome(
-                step.step_id, StepStatus.FAILED, error=exc, started=now, finished=now
-            )
+async def _child(step: WorkflowStep, env: StepEnv, namespace: Mapping[str, Any]) -> StepOutcome:
+    try:
+        return await run_step(step, env, namespace)
+    except OrchestratorError as exc:  # e.g. a mapping error: the child failed, not the run
+        now = env.services.clock()
+        return StepOutcome(step.step_id, StepStatus.FAILED, error=exc, started=now, finished=now)
 
 
 async def run_parallel(
@@ -60,8 +55,8 @@ async def run_parallel(
 ) -> StepOutcome:
     """Run the children concurrently and judge the share that succeeded."""
     started, cpu = env.services.clock(), time.process_time()
-    gate = asyncio.Semaphore(env.max_parallel)
-    children = await asyncio.gather(*(_child(c, env, namespace, gate) for c in step.parallel_steps))
+    inner = replace(env, gate=asyncio.Semaphore(env.max_parallel))
+    children = await asyncio.gather(*(_child(c, inner, namespace) for c in step.parallel_steps))
     succeeded = [c for c in children if c.status is StepStatus.COMPLETED]
     failures = {
         c.step_id: f"{type(c.error).__name__}: {c.error}"
@@ -147,7 +142,7 @@ async def run_loop(step: WorkflowStep, env: StepEnv, namespace: Mapping[str, Any
         body_env = replace(env, key_prefix=f"{env.key_prefix}:{step.step_id}#{iterations}")
         round_outputs: dict[str, Any] = {}
         for body_step in step.body:
-            child = await _child(body_step, body_env, ns, asyncio.Semaphore(1))
+            child = await _child(body_step, body_env, ns)
             outcome.children = [c for c in outcome.children if c.step_id != child.step_id]
             outcome.children.append(child)
             if child.status is StepStatus.FAILED:

@@ -14,7 +14,7 @@ EXECUTOR_NODES = ("parallel_executor", "conditional_router", "react_agent", "hum
 """Nodes that run steps; each receives a `StepTask` and returns to the orchestrator."""
 
 
-def determine_execution_path(state: EnterpriseWorkflowState) -> list[Send] | str:
+async def determine_execution_path(state: EnterpriseWorkflowState) -> list[Send] | str:
     """Send each ready step to the node for its type, or go to error_recovery, or end."""
     if state.status.is_terminal or state.status is WorkflowStatus.PAUSED or not state.workflow_key:
         return END

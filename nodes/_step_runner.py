@@ -6,6 +6,7 @@ control-flow signals (interrupts, drains) pass through untouched.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -51,6 +52,9 @@ class StepEnv:
     max_parallel: int
     deadline: float | None
     key_prefix: str
+    gate: asyncio.Semaphore | None = None
+    """Caps concurrent action calls of a parallel container; held only while an action runs,
+    so bookkeeping (hooks, audit, mappings) never occupies a slot."""
 
     def policy_for(self, step: WorkflowStep) -> RetryPolicy:
         """The workflow policy overridden by the step's own fields."""
@@ -135,9 +139,12 @@ async def run_leaf(
             breaker.before_call()
             call = services.actions.invoke(name, inputs, ctx)
         try:
-            result = await run_with_timeout(
-                call, min(limits) if limits else None, step_id=step.step_id
-            )
+            limit = min(limits) if limits else None
+            if env.gate is None:
+                result = await run_with_timeout(call, limit, step_id=step.step_id)
+            else:
+                async with env.gate:
+                    result = await run_with_timeout(call, limit, step_id=step.step_id)
         except BaseException as exc:
             if is_control_flow(exc):
                 breaker.record_cancelled()  # frees a half-open trial slot; not a failure

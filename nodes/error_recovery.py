@@ -138,7 +138,7 @@ async def error_recovery(state: EnterpriseWorkflowState, runtime: Runtime[Any]) 
     }
 
 
-def after_recovery(state: EnterpriseWorkflowState) -> str:
+async def after_recovery(state: EnterpriseWorkflowState) -> str:
     """Compensate again, go back to scheduling, or end."""
     if state.status.is_terminal or state.status is WorkflowStatus.PAUSED:
         return END

@@ -234,8 +234,12 @@ class AuditLedger:
         step_id: str | None = None,
         data: Mapping[str, Any] | None = None,
         dedupe_key: str | None = None,
+        defer: bool = False,
     ) -> dict[str, Any]:
         """Chain a new entry to the run's trail and return it.
+
+        With `defer`, the entry is chained at once but stored with the next `commit()` (or
+        `head()`), so the entries of one superstep share one transaction.
 
         `data` is redacted (values under secret-looking keys) before it is hashed and stored.
         With `dedupe_key`, an entry already recorded under that key for the run is returned
@@ -259,7 +263,12 @@ class AuditLedger:
             entry["hash"] = entry_hash(entry)
             self._latest[run_id] = entry
             record = (entry, dedupe_key)
-            if self._pending or not self._write_now(db, record):
+            if defer and self._writer is None:
+                self._pending.append(record)
+            elif self._writer is None and self._write_now(db, [*self._pending, record]):
+                self._pending.clear()
+                self._drained.notify_all()
+            else:
                 self._pending.append(record)
                 self._start_writer()
             return dict(entry)
@@ -280,7 +289,21 @@ class AuditLedger:
             return int(latest["seq"]), str(latest["hash"])
         return _stored_head(db, run_id)
 
-    def _write_now(self, db: sqlite3.Connection, record: tuple[dict[str, Any], str | None]) -> bool:
+    def commit(self) -> None:
+        """Store deferred entries now, in one transaction (or via the writer when busy)."""
+        with self._lock:
+            if not self._pending or self._writer is not None:
+                return
+            batch = list(self._pending)
+            if self._write_now(self._conn(), batch):
+                self._pending.clear()
+                self._drained.notify_all()
+            else:
+                self._start_writer()
+
+    def _write_now(
+        self, db: sqlite3.Connection, records: list[tuple[dict[str, Any], str | None]]
+    ) -> bool:
         """Write at once if the write lock is free; False when another writer holds it.
 
         The checkpointer can hold the lock across an `await`: waiting for it here, on the
@@ -289,7 +312,7 @@ class AuditLedger:
         db.execute("PRAGMA busy_timeout=0")
         try:
             db.execute("BEGIN IMMEDIATE")
-            _insert_all(db, [record])
+            _insert_all(db, records)
         except sqlite3.OperationalError as exc:
             if self.path is not None and _busy(exc):
                 return False
@@ -354,7 +377,9 @@ class AuditLedger:
         return stored + waiting
 
     def head(self, run_id: str) -> str | None:
-        """Hash of the run's latest entry (None: no entries)."""
+        """Hash of the run's latest entry (None: no entries); stores deferred entries first,
+        so the head a checkpoint records is in the database before that checkpoint."""
+        self.commit()
         with self._lock:
             seq, value = self._head_of(self._conn(), run_id)
         return value if seq else None
@@ -509,7 +534,13 @@ class AuditHooks(RunHooks):
             _CURRENT_RUN.set((workflow_id, run_id))
         details = {k: v for k, v in data.items() if v is not None}
         self.ledger.append(
-            run_id, event=event, actor=actor, step_id=step_id, data=details, dedupe_key=dedupe_key
+            run_id,
+            event=event,
+            actor=actor,
+            step_id=step_id,
+            data=details,
+            dedupe_key=dedupe_key,
+            defer=event in _DEFERRED,
         )
 
     def on_run_started(self, *, workflow_id: str, run_id: str, **_: Any) -> None:
@@ -646,6 +677,18 @@ class AuditHooks(RunHooks):
         """The hash of the run's latest entry, kept in state as `audit_head`."""
         return self.ledger.head(run_id)
 
+
+_DEFERRED = frozenset(
+    {
+        AuditEvent.STEP_STARTED,
+        AuditEvent.STEP_COMPLETED,
+        AuditEvent.STEP_FAILED,
+        AuditEvent.STEP_SKIPPED,
+        AuditEvent.STEP_RETRIED,
+        AuditEvent.ROUTE_DECIDED,
+    }
+)
+"""Events raised inside nodes, stored together when the node reports its chain head."""
 
 _CIRCUIT_EVENTS = {
     "open": AuditEvent.CIRCUIT_OPENED,
