@@ -1,6 +1,7 @@
 """The graph's nodes: one module per node, each `(state or task, runtime) -> update`."""
 
 from nodes._compensation import compensation_plan
+from nodes._definition import workflow_from_state
 from nodes._hooks import CompositeHooks, RunHooks
 from nodes._routing import EXECUTOR_NODES, determine_execution_path
 from nodes._services import ActionInvoker, RunServices, StepContext, load_actions_module
@@ -31,4 +32,5 @@ __all__ = [
     "orchestrator",
     "parallel_executor",
     "react_agent",
+    "workflow_from_state",
 ]

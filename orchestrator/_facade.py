@@ -25,6 +25,7 @@ from nodes import (
     RunServices,
     compensation_plan,
     load_actions_module,
+    workflow_from_state,
 )
 from orchestrator._audit import VerifyResult, with_audit
 from orchestrator._checkpointer import default_db, open_checkpointer, sqlite_path
@@ -302,7 +303,8 @@ class EnterpriseWorkflowOrchestrator:
                 f"no run '{run_id}' in {self.checkpointer_url}; check the id, or pass the "
                 "database it ran on with --db / checkpointer="
             )
-        workflow = AdvancedWorkflow.from_dict(snapshot.values["workflow"])
+        values = snapshot.values
+        workflow = workflow_from_state(values["workflow"], values.get("workflow_key") or None)
         return snapshot, RunResult.from_snapshot(run_id, snapshot), workflow
 
     async def status(self, run_id: str) -> RunResult:

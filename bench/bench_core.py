@@ -1,0 +1,454 @@
+"""Core benchmarks: our orchestrator against raw LangGraph, side by side in one process.
+
+Run from the repository root:
+
+    python bench/bench_core.py            # main table, what-if table, two profiles
+    python bench/bench_core.py --quick    # main table only, 2 repeats
+
+Every run gets a fresh SQLite file opened the way `orchestrator._checkpointer` opens it (WAL,
+busy_timeout), for both sides, so storage costs the same. Each benchmark runs once to warm up
+(imports, schema caches, first connection) and then `--repeats` times, interleaved with the
+others; tables show the median and, in brackets, the best. The machine may be shared, so the
+best is the better estimate of the intrinsic cost and the median is what a user sees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # `python bench/bench_core.py` works without an install
+
+from bench._measure import Rows, RunOnce, Sample, Timing, measure, row, saver_for, timed  # noqa: E402
+from bench._profiling import CHILD_MARKERS, SEQ_MARKERS, async_router, profile, routed_by  # noqa: E402
+from bench._raw import (  # noqa: E402
+    plain_asyncio,
+    raw,
+    raw_chain,
+    raw_fanout,
+    raw_gather,
+    raw_send_loop,
+)
+from nodes import RunServices  # noqa: E402
+from orchestrator import ActionRegistry, EnterpriseWorkflowOrchestrator, build_graph  # noqa: E402
+from state import AdvancedWorkflow  # noqa: E402
+
+SEQ_STEPS = 100
+PAR_WORKERS = 200
+PAR_LIMIT = 10
+WORK_SECONDS = 0.01
+IDEAL_PARALLEL = PAR_WORKERS * WORK_SECONDS / PAR_LIMIT
+RATIO_TARGET = 1.5
+EFFICIENCY_TARGET = 0.95
+
+
+def sequential_definition(n: int) -> dict[str, Any]:
+    """A chain of `n` noop steps, each depending on the one before."""
+    return {
+        "name": "bench",
+        "retry_policy": {"max_attempts": 1},
+        "max_parallel_steps": 10,
+        "steps": [
+            {"step_id": f"s{i}", "action": "noop", "dependencies": [f"s{i - 1}"] if i else []}
+            for i in range(n)
+        ],
+    }
+
+
+def container_definition(n: int, limit: int) -> dict[str, Any]:
+    """One parallel container of `n` sleeping children, `limit` at a time."""
+    return {
+        "name": "bench-parallel",
+        "retry_policy": {"max_attempts": 1},
+        "max_parallel_steps": limit,
+        "steps": [
+            {
+                "step_id": "fan",
+                "step_type": "parallel",
+                "parallel_steps": [{"step_id": f"w{i}", "action": "sleep"} for i in range(n)],
+            }
+        ],
+    }
+
+
+def flat_definition(n: int, limit: int) -> dict[str, Any]:
+    """`n` independent top-level sleeping steps, `limit` at a time."""
+    return {
+        "name": "bench-flat",
+        "retry_policy": {"max_attempts": 1},
+        "max_parallel_steps": limit,
+        "steps": [{"step_id": f"w{i}", "action": "sleep"} for i in range(n)],
+    }
+
+
+def bench_registry() -> ActionRegistry:
+    """`noop` returns at once; `sleep` waits WORK_SECONDS."""
+    registry = ActionRegistry()
+
+    @registry.action("noop")
+    async def noop() -> dict[str, Any]:
+        return {}
+
+    @registry.action("sleep")
+    async def sleep() -> dict[str, Any]:
+        await asyncio.sleep(WORK_SECONDS)
+        return {}
+
+    return registry
+
+
+def ours(
+    definition: dict[str, Any],
+    *,
+    container: str | None = None,
+    profiler: cProfile.Profile | None = None,
+) -> RunOnce:
+    """A timed `execute_workflow` (what a user calls: facade state reads included)."""
+    workflow = AdvancedWorkflow.from_dict(definition)
+    registry = bench_registry()
+
+    async def run_once(path: Path) -> Timing:
+        orch = EnterpriseWorkflowOrchestrator(registry=registry, checkpointer=f"sqlite:///{path}")
+        async with orch:  # the connection opens before the clock starts, as for raw
+            if profiler is not None:
+                profiler.enable()
+            timing, run = await timed(orch.execute_workflow(workflow, {}))
+            if profiler is not None:
+                profiler.disable()
+        if run.status.value != "completed":
+            raise RuntimeError(f"benchmark run ended {run.status.value}: {run.error}")
+        if container is not None:
+            return replace(timing, inner=float(run.step_results[container]["duration_seconds"]))
+        return timing
+
+    return run_once
+
+
+def ours_graph(
+    definition: dict[str, Any],
+    *,
+    storage: str = "sqlite",
+    durability: str = "async",
+    use_async_router: bool = False,
+) -> RunOnce:
+    """A timed `ainvoke` of our compiled graph alone (no facade reads), under a what-if."""
+    workflow = AdvancedWorkflow.from_dict(definition)
+    services = RunServices(actions=bench_registry())
+    payload = {"workflow": workflow.to_data(), "context": {}}
+
+    async def run_once(path: Path) -> Timing:
+        async with saver_for(path, storage) as saver:
+            with routed_by(async_router if use_async_router else None):
+                graph = build_graph(saver)
+            config = {"configurable": {"thread_id": uuid.uuid4().hex}, "recursion_limit": 10_000}
+            timing, _ = await timed(
+                graph.ainvoke(payload, config, context=services, durability=durability)
+            )
+            return timing
+
+    return run_once
+
+
+def ours_graph_hooked(definition: dict[str, Any]) -> RunOnce:
+    """A timed `ainvoke` of our graph with the orchestrator's own hooks (metrics, audit
+    ledger), without `execute_workflow`'s run index and state reads."""
+    workflow = AdvancedWorkflow.from_dict(definition)
+    registry = bench_registry()
+    payload = {"workflow": workflow.to_data(), "context": {}}
+
+    async def run_once(path: Path) -> Timing:
+        url = f"sqlite:///{path}"
+        async with EnterpriseWorkflowOrchestrator(registry=registry, checkpointer=url) as orch:
+            services = RunServices(actions=registry, hooks=orch.hooks)
+            config = {"configurable": {"thread_id": uuid.uuid4().hex}, "recursion_limit": 10_000}
+            timing, _ = await timed(orch.graph.ainvoke(payload, config, context=services))
+        return timing
+
+    return run_once
+
+
+def per_step(sample: Sample, steps: int = SEQ_STEPS) -> str:
+    """`median (best)` milliseconds per step."""
+    return f"{sample.median / steps * 1e3:.2f} ({sample.best / steps * 1e3:.2f})"
+
+
+def cpu_per_step(sample: Sample, steps: int = SEQ_STEPS) -> str:
+    """`median (best)` CPU milliseconds per step."""
+    return (
+        f"{statistics.median(sample.cpu) / steps * 1e3:.2f} ({min(sample.cpu) / steps * 1e3:.2f})"
+    )
+
+
+def paired(ours_runs: list[float], raw_runs: list[float]) -> str:
+    """Median of per-round ratios (best over best): interleaved rounds saw the same load."""
+    ratio = statistics.median(o / r for o, r in zip(ours_runs, raw_runs, strict=True))
+    return f"{ratio:.2f}x ({min(ours_runs) / min(raw_runs):.2f}x)"
+
+
+def secs(values: list[float]) -> str:
+    """`median (best)` seconds."""
+    return f"{statistics.median(values):.3f} ({min(values):.3f})"
+
+
+def efficiency(values: list[float]) -> str:
+    """`median (best)` of ideal / measured."""
+    return f"{IDEAL_PARALLEL / statistics.median(values):.3f} ({IDEAL_PARALLEL / min(values):.3f})"
+
+
+def rows_cell(rows: Rows, steps: int) -> str:
+    """Checkpoints / write rows / commits, per step."""
+    return (
+        f"{rows.checkpoints / steps:.2f} / {rows.writes / steps:.2f} / {rows.commits / steps:.2f}"
+    )
+
+
+async def main_table(repeats: int) -> None:
+    """The benchmarks the targets are about."""
+    seq = sequential_definition(SEQ_STEPS)
+    runs: dict[str, RunOnce] = {
+        "ours_seq": ours(seq),
+        "raw_seq": raw(raw_chain(SEQ_STEPS), {"count": 0}),
+        "raw_send": raw(raw_send_loop(SEQ_STEPS), {"done": 0}),
+        "ours_fan": ours(container_definition(PAR_WORKERS, PAR_LIMIT), container="fan"),
+        "raw_gather": raw(raw_gather(PAR_WORKERS, PAR_LIMIT, WORK_SECONDS), {"done": []}),
+        "asyncio": plain_asyncio(PAR_WORKERS, PAR_LIMIT, WORK_SECONDS),
+        "ours_flat": ours(flat_definition(PAR_WORKERS, PAR_LIMIT)),
+        "raw_flat": raw(
+            raw_fanout(PAR_WORKERS, WORK_SECONDS), {"done": []}, max_concurrency=PAR_LIMIT
+        ),
+    }
+    s = await measure(runs, repeats)
+    print(
+        f"\nmedian (best) of {repeats} interleaved runs after 1 warm-up, fresh SQLite file (WAL)"
+        f" per run, {os.cpu_count()} cores; ratios: median of per-round ratios (best over best)"
+    )
+    print(row("benchmark", "ours", "raw LangGraph", "ratio / efficiency"))
+    print(
+        row(
+            f"{SEQ_STEPS}-step sequential, ms per step",
+            per_step(s["ours_seq"]),
+            per_step(s["raw_seq"]),
+            f"{paired(s['ours_seq'].times, s['raw_seq'].times)}  target <= {RATIO_TARGET}x",
+        )
+    )
+    print(
+        row(
+            "  CPU ms per step (whole process, all threads)",
+            cpu_per_step(s["ours_seq"]),
+            cpu_per_step(s["raw_seq"]),
+            paired(s["ours_seq"].cpu, s["raw_seq"].cpu),
+        )
+    )
+    print(
+        row(
+            "  raw in our shape (router -Send-> work)",
+            "",
+            per_step(s["raw_send"]),
+            f"ours / this: {paired(s['ours_seq'].times, s['raw_send'].times)}",
+        )
+    )
+    print(
+        row(
+            "    CPU ms per step",
+            "",
+            cpu_per_step(s["raw_send"]),
+            f"ours / this: {paired(s['ours_seq'].cpu, s['raw_send'].cpu)}",
+        )
+    )
+    print(
+        row(
+            "  per step: checkpoints / write rows / commits",
+            rows_cell(s["ours_seq"].rows, SEQ_STEPS),
+            rows_cell(s["raw_seq"].rows, SEQ_STEPS),
+            f"our shape: {rows_cell(s['raw_send'].rows, SEQ_STEPS)}",
+        )
+    )
+    print(
+        row(
+            "  per step: checkpoint / write bytes",
+            f"{s['ours_seq'].rows.checkpoint_bytes // SEQ_STEPS} / "
+            f"{s['ours_seq'].rows.write_bytes // SEQ_STEPS}",
+            f"{s['raw_seq'].rows.checkpoint_bytes // SEQ_STEPS} / "
+            f"{s['raw_seq'].rows.write_bytes // SEQ_STEPS}",
+            f"our shape: {s['raw_send'].rows.checkpoint_bytes // SEQ_STEPS} / "
+            f"{s['raw_send'].rows.write_bytes // SEQ_STEPS}",
+        )
+    )
+    print(
+        row(
+            "  per step: audit ledger entries",
+            f"{s['ours_seq'].rows.audit_entries / SEQ_STEPS:.2f}",
+            "-",
+        )
+    )
+    container = s["ours_fan"].inner
+    print(
+        row(
+            f"{PAR_WORKERS} x {WORK_SECONDS * 1e3:.0f} ms, 1 container @{PAR_LIMIT}: step, s",
+            secs(container),
+            secs(s["raw_gather"].times),
+            f"{efficiency(container)}  target >= {EFFICIENCY_TARGET}; "
+            f"raw {efficiency(s['raw_gather'].times)}",
+        )
+    )
+    print(
+        row(
+            "  whole run, s",
+            secs(s["ours_fan"].times),
+            "",
+            efficiency(s["ours_fan"].times),
+        )
+    )
+    print(
+        row(
+            "  plain asyncio gather + Semaphore (floor), s",
+            "",
+            secs(s["asyncio"].times),
+            efficiency(s["asyncio"].times),
+        )
+    )
+    print(
+        row(
+            f"{PAR_WORKERS} top-level steps @{PAR_LIMIT}: whole run, s",
+            secs(s["ours_flat"].times),
+            secs(s["raw_flat"].times),
+            f"{efficiency(s['ours_flat'].times)}; raw {efficiency(s['raw_flat'].times)}",
+        )
+    )
+    print(
+        row(
+            "  per run: checkpoints / write rows / commits",
+            f"{s['ours_flat'].rows.checkpoints} / {s['ours_flat'].rows.writes} / "
+            f"{s['ours_flat'].rows.commits}",
+            f"{s['raw_flat'].rows.checkpoints} / {s['raw_flat'].rows.writes} / "
+            f"{s['raw_flat'].rows.commits}",
+        )
+    )
+    print(
+        f"ideal parallel time {PAR_WORKERS} x {WORK_SECONDS} s / {PAR_LIMIT} = {IDEAL_PARALLEL} s;"
+        f" raw top-level = {PAR_WORKERS} Sends in one superstep with max_concurrency={PAR_LIMIT}"
+    )
+
+
+async def what_if_table(repeats: int) -> None:
+    """The sequential benchmark again with one cost taken away at a time.
+
+    Every row is measured afresh in one interleaved batch, so rows compare with each other
+    (not with the main table, which ran at another moment). Ratios are paired against the
+    row's baseline: `ours: graph.ainvoke` for ours, `raw chain` for raw.
+    """
+    seq = sequential_definition(SEQ_STEPS)
+    chain = raw_chain(SEQ_STEPS)
+    ours_base, raw_base = "ours: graph.ainvoke (no facade)", "raw chain"
+    variants: dict[str, RunOnce] = {
+        "ours: execute_workflow": ours(seq),
+        "ours: graph + orchestrator hooks (audit...)": ours_graph_hooked(seq),
+        ours_base: ours_graph(seq),
+        "ours: graph, durability=sync": ours_graph(seq, durability="sync"),
+        "ours: graph, durability=exit": ours_graph(seq, durability="exit"),
+        "ours: graph, InMemorySaver": ours_graph(seq, storage="memory"),
+        "ours: graph, PRAGMA synchronous=NORMAL": ours_graph(seq, storage="sqlite-normal"),
+        "ours: graph, async routing function": ours_graph(seq, use_async_router=True),
+        "ours: graph, async routing + sync=NORMAL": ours_graph(
+            seq, use_async_router=True, storage="sqlite-normal"
+        ),
+        raw_base: raw(chain, {"count": 0}),
+        "raw chain, durability=exit": raw(chain, {"count": 0}, durability="exit"),
+        "raw chain, InMemorySaver": raw(chain, {"count": 0}, storage="memory"),
+        "raw chain, PRAGMA synchronous=NORMAL": raw(chain, {"count": 0}, storage="sqlite-normal"),
+        "raw chain, from_conn_string (no WAL)": raw(chain, {"count": 0}, storage="sqlite-default"),
+        "raw our shape (router -Send-> work)": raw(raw_send_loop(SEQ_STEPS), {"done": 0}),
+        "raw our shape, InMemorySaver": raw(
+            raw_send_loop(SEQ_STEPS), {"done": 0}, storage="memory"
+        ),
+        "raw our shape, async routing function": raw(
+            raw_send_loop(SEQ_STEPS, async_route=True), {"done": 0}
+        ),
+    }
+    s = await measure(variants, repeats)
+    widths = (46, 16, 16, 22, 0)
+    print(f"\nwhat-if: {SEQ_STEPS}-step sequential, median (best) of {repeats}, interleaved")
+    print(
+        row(
+            "variant",
+            "wall ms/step",
+            "CPU ms/step",
+            "wall vs baseline",
+            "ckpt / rows / commits per step",
+            widths=widths,
+        )
+    )
+    for label, sample in s.items():
+        base = s[ours_base if label.startswith("ours") else raw_base]
+        print(
+            row(
+                label,
+                per_step(sample),
+                cpu_per_step(sample),
+                paired(sample.times, base.times),
+                rows_cell(sample.rows, SEQ_STEPS),
+                widths=widths,
+            )
+        )
+
+
+def revision() -> str:
+    """The commit measured (uncommitted changes in the work tree are measured too)."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        )
+    except OSError:
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def load() -> str:
+    """The 1, 5 and 15 minute load averages: other processes skew timings on a shared box."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+async def amain(argv: list[str] | None = None) -> None:
+    """Run the benchmarks and print the tables."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="main table only, 2 repeats")
+    parser.add_argument("--repeats", type=int, help="measured runs per benchmark (default 5)")
+    args = parser.parse_args(argv)
+    repeats = args.repeats or (2 if args.quick else 5)
+    started = time.perf_counter()
+    print(f"commit {revision()} (plus any uncommitted changes); load average: {load()}")
+    await main_table(repeats)
+    if not args.quick:
+        await what_if_table(repeats)
+        await profile(
+            f"one {SEQ_STEPS}-step sequential execute_workflow",
+            lambda prof: ours(sequential_definition(SEQ_STEPS), profiler=prof),
+            SEQ_STEPS,
+            "step",
+            SEQ_MARKERS,
+        )
+        await profile(
+            f"one {PAR_WORKERS}-child container execute_workflow",
+            lambda prof: ours(
+                container_definition(PAR_WORKERS, PAR_LIMIT), container="fan", profiler=prof
+            ),
+            PAR_WORKERS,
+            "child",
+            CHILD_MARKERS,
+        )
+    print(f"\nbench finished in {time.perf_counter() - started:.1f} s; load average: {load()}")
+
+
+if __name__ == "__main__":
+    asyncio.run(amain())
