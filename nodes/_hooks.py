@@ -62,6 +62,21 @@ class RunHooks:
     ) -> None:
         """A step (or a container's child) finished: completed, failed or skipped."""
 
+    def on_model_call(
+        self,
+        *,
+        workflow_id: str,
+        run_id: str,
+        step_id: str,
+        model: str,
+        duration: float,
+        input_tokens: int | None,
+        output_tokens: int | None,
+        tool_calls: int,
+        **_: Any,
+    ) -> None:
+        """A chat model answered inside a react step (one reason/act iteration)."""
+
     def on_route(
         self,
         *,

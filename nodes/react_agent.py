@@ -17,7 +17,7 @@ from nodes._definition import step_from_data
 from nodes._outcome import StepOutcome
 from nodes._plain import to_plain
 from nodes._report import finish
-from nodes._services import clock_of, services_for
+from nodes._services import clock_of, hooks_of, services_for
 from nodes._task import StepTask
 from policies import fill_placeholders, map_outputs
 from state import StepFailedError, StepStatus, WorkflowStep
@@ -40,12 +40,28 @@ async def _react(step: WorkflowStep, task: StepTask, runtime: Runtime[Any]) -> d
     bound = model.bind_tools(list(tools.values())) if tools else model
     messages = _prompt(step, task)
     trace: list[dict[str, Any]] = []
+    hooks, clock = hooks_of(runtime), clock_of(runtime)
+    name = str(
+        getattr(model, "model_name", None) or getattr(model, "model", None) or step.agent_capability
+    )
     for iteration in range(1, step.max_iterations + 1):
+        asked = clock()
         reply = await bound.ainvoke(messages)
         if not isinstance(reply, AIMessage):
             reply = AIMessage(content=str(getattr(reply, "content", reply)))
         messages.append(reply)
         calls = list(reply.tool_calls)
+        usage: dict[str, Any] = dict(reply.usage_metadata or {})
+        hooks.on_model_call(
+            workflow_id=task["workflow_id"],
+            run_id=task["run_id"],
+            step_id=step.step_id,
+            model=name,
+            duration=clock() - asked,
+            input_tokens=usage.get("input_tokens"),
+            output_tokens=usage.get("output_tokens"),
+            tool_calls=len(calls),
+        )
         trace.append(
             {
                 "iteration": iteration,
@@ -75,6 +91,12 @@ async def react_agent(task: StepTask, runtime: Runtime[Any]) -> dict[str, Any]:
     clock = clock_of(runtime)
     step = step_from_data(task["step"])
     outcome = StepOutcome(step.step_id, StepStatus.COMPLETED, started=clock(), attempts=1)
+    hooks_of(runtime).on_step_started(
+        workflow_id=task["workflow_id"],
+        run_id=task["run_id"],
+        step_id=step.step_id,
+        step_type=step.step_type.value,
+    )
     try:
         output = to_plain(await _react(step, task, runtime))
         outcome.output = output

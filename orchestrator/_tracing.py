@@ -124,6 +124,40 @@ class TracingHooks(RunHooks):
         span.set_attribute("orchestrator.attempts", attempts)
         self._end(span, status, error_type)
 
+    def on_model_call(
+        self,
+        *,
+        run_id: str,
+        step_id: str,
+        model: str,
+        duration: float,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        tool_calls: int = 0,
+        **_: Any,
+    ) -> None:
+        """A `chat {model}` span under the step's, with OpenTelemetry GenAI attributes."""
+        with self._lock:
+            parent = self._steps.get((run_id, step_id)) or self._runs.get(run_id)
+        context = self._trace.set_span_in_context(parent) if parent is not None else None
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": model,
+            "gen_ai.response.finish_reasons": ["tool_calls" if tool_calls else "stop"],
+        }
+        if input_tokens is not None:
+            attributes["gen_ai.usage.input_tokens"] = input_tokens
+        if output_tokens is not None:
+            attributes["gen_ai.usage.output_tokens"] = output_tokens
+        span = self.tracer.start_span(
+            f"chat {model}",
+            context=context,
+            kind=self._trace.SpanKind.CLIENT,
+            start_time=int((time.time() - duration) * 1e9),
+            attributes=attributes,
+        )
+        span.end()
+
     def _event(self, run_id: str, name: str, **attributes: Any) -> None:
         with self._lock:
             span = self._runs.get(run_id)

@@ -116,3 +116,29 @@ async def test_a_run_waiting_for_approval_ends_its_span(
     assert spans["workflow traced"].attributes is not None
     assert spans["workflow traced"].attributes["orchestrator.status"] == "waiting_approval"
     assert [event.name for event in spans["workflow traced"].events] == ["approval"]
+
+
+async def test_model_calls_get_genai_spans(
+    make_orch: Any, tracing: TracingHooks, exporter: InMemorySpanExporter
+) -> None:
+    """Each chat-model call of a react step is a `chat` span with GenAI attributes."""
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    reply = AIMessage(
+        content="done", usage_metadata={"input_tokens": 12, "output_tokens": 3, "total_tokens": 15}
+    )
+    registry = ActionRegistry()
+    registry.add_agent("llm", GenericFakeChatModel(messages=iter([reply])))
+    wf = _workflow({"step_id": "agent", "step_type": "react", "agent_capability": "llm"})
+    run = await make_orch(registry, hooks=[tracing]).execute_workflow(wf, {})
+    assert run.status.value == "completed"
+    chat = [s for s in exporter.get_finished_spans() if s.name.startswith("chat ")]
+    assert len(chat) == 1
+    attributes = dict(chat[0].attributes or {})
+    assert attributes["gen_ai.operation.name"] == "chat"
+    assert attributes["gen_ai.usage.input_tokens"] == 12
+    assert attributes["gen_ai.usage.output_tokens"] == 3
+    step_span = next(s for s in exporter.get_finished_spans() if s.name == "step agent")
+    assert chat[0].parent is not None
+    assert chat[0].parent.span_id == step_span.context.span_id
