@@ -196,7 +196,7 @@ def _check_conditions(step: Mapping[str, Any], loc: _Located, top: set[str], add
     for i, rule in enumerate(rules):
         if not isinstance(rule, Mapping):
             continue
-        if "else" in rule and i != len(rules) - 1:
+        if rule.get("else") is not None and i != len(rules) - 1:
             add(f"conditions[{i}]", "`else` must be the last condition")
         if isinstance(rule.get("if"), str) and (problem := check_expression(rule["if"])):
             add(f"conditions[{i}].if", problem)

@@ -35,7 +35,9 @@ def _as_raw(data: Mapping[str, Any]) -> dict[str, Any]:
     steps = data.get("steps")
     if isinstance(steps, list | tuple):
         steps = [
-            s.model_dump(mode="json", by_alias=True) if isinstance(s, BaseModel) else s
+            s.model_dump(mode="json", by_alias=True, exclude_none=True)
+            if isinstance(s, BaseModel)
+            else s
             for s in steps
         ]
         return {**data, "steps": steps}

@@ -554,3 +554,22 @@ def test_generated_safe_expressions_validate(expression: str) -> None:
     AdvancedWorkflow.from_dict(
         definition(step("a"), conditional("route", {"if": expression, "then": ["a"]}))
     )
+
+
+def test_python_built_conditional_with_else_is_valid() -> None:
+    """A conditional built from WorkflowStep objects (with `else` last) validates."""
+    from state import WorkflowStep
+
+    wf = AdvancedWorkflow(
+        name="py",
+        steps=[
+            WorkflowStep(
+                step_id="r",
+                step_type="conditional",
+                conditions=[{"if": "input.x > 1", "then": ["a"]}, {"else": ["b"]}],
+            ),
+            WorkflowStep(step_id="a", action="f"),
+            WorkflowStep(step_id="b", action="f"),
+        ],
+    )
+    assert [rule.targets for rule in wf.step("r").conditions] == [["a"], ["b"]]
