@@ -25,6 +25,7 @@ from state import (
     EnterpriseWorkflowState,
     RunStateError,
     StepStatus,
+    StepType,
     WorkflowDefinitionError,
     WorkflowStatus,
 )
@@ -237,13 +238,13 @@ def _schedule(
     }
     if points:
         update["rollback_points"] = points
-    return {
-        **update,
-        "current_steps": decision.ready,
-        "decisions": state.decisions + 1,
-        "decided_at": now,
-        "status": WorkflowStatus.RUNNING.value,
-    }
+    dispatch: dict[str, Any] = {"current_steps": decision.ready, "decisions": state.decisions + 1}
+    # write only what changed: every channel written is a row in the checkpoint's writes
+    if any(workflow.step(s).step_type is StepType.HUMAN_APPROVAL for s in decision.ready):
+        dispatch["decided_at"] = now  # the request time of the approvals dispatched now
+    if state.status is not WorkflowStatus.RUNNING:
+        dispatch["status"] = WorkflowStatus.RUNNING.value
+    return {**update, **dispatch}
 
 
 def _checkpoint_id(runtime: Runtime[Any]) -> str | None:
