@@ -142,7 +142,11 @@ async def _run_inline(
             merged[key] = old + value
         else:
             merged[key] = value
-    merged["current_steps"] = []  # done: the routing function comes straight back here
+    # done: the routing function comes straight back here (no write if already empty)
+    if state.current_steps:
+        merged["current_steps"] = []
+    else:
+        merged.pop("current_steps", None)
     return merged
 
 
@@ -238,7 +242,7 @@ def _schedule(
     }
     if points:
         update["rollback_points"] = points
-    dispatch: dict[str, Any] = {"current_steps": decision.ready, "decisions": state.decisions + 1}
+    dispatch: dict[str, Any] = {"current_steps": decision.ready}
     # write only what changed: every channel written is a row in the checkpoint's writes
     if any(workflow.step(s).step_type is StepType.HUMAN_APPROVAL for s in decision.ready):
         dispatch["decided_at"] = now  # the request time of the approvals dispatched now

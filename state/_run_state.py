@@ -171,8 +171,6 @@ class EnterpriseWorkflowState(BaseModel):
     """Hash of the run's latest audit-ledger entry (the ledger itself lives outside state)."""
     decided_at: float | None = None
     """Epoch time of the orchestrator's latest dispatch (the request time of approvals)."""
-    decisions: int = 0
-    """Scheduling decisions taken by the orchestrator node."""
     control: str | None = None
     """A lifecycle request being carried out: `pause`, `cancel`, `cancel_compensate`,
     `rollback`."""
