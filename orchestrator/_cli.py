@@ -18,6 +18,7 @@ from typing import Any
 from orchestrator._checkpointer import default_db
 from orchestrator._cli_audit import add_commands as add_audit_commands
 from orchestrator._cli_observe import add_commands, metrics_endpoint
+from orchestrator._cli_optimize import add_commands as add_optimize_commands
 from orchestrator._facade import EnterpriseWorkflowOrchestrator
 from orchestrator._loader import load_workflow, workflow_schema
 from orchestrator._logging import configure_logging
@@ -289,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("schema", cmd_schema, "print the JSON Schema of a workflow definition")
     add_audit_commands(add)
     add_commands(add)
+    add_optimize_commands(add)
     return parser
 
 
