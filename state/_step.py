@@ -142,6 +142,8 @@ class WorkflowStep(BaseModel):
     """Overrides the workflow's retry policy, field by field."""
     continue_on_failure: bool | None = None
     """Shortcut for `retry_policy.continue_on_failure`."""
+    parallel_failure_threshold: Annotated[float, Field(ge=0, le=1)] | None = None
+    """Shortcut for `retry_policy.parallel_failure_threshold` (parallel containers)."""
     rollback_actions: list[str] = Field(default_factory=list)
     """Actions that undo this step's effects (compensation), run newest step first."""
     rollback_point: bool = False

@@ -178,6 +178,9 @@ class AdvancedWorkflow(BaseModel):
         policy = self.retry_policy.merged_with(step.retry_policy)
         if step.continue_on_failure is not None:
             policy = policy.model_copy(update={"continue_on_failure": step.continue_on_failure})
+        if step.parallel_failure_threshold is not None:
+            threshold = step.parallel_failure_threshold
+            policy = policy.model_copy(update={"parallel_failure_threshold": threshold})
         return policy
 
     def to_data(self) -> dict[str, Any]:

@@ -194,3 +194,15 @@ async def test_loop_body_failure_fails_the_loop(make_orch: Any) -> None:
     assert run.status is WorkflowStatus.FAILED
     assert run.error is not None
     assert "iteration 1" in run.error["message"]
+
+
+async def test_step_level_threshold_shortcut(make_orch: Any) -> None:
+    """`parallel_failure_threshold` on the step itself overrides the default 0.5."""
+    data = _container(1, 1).to_data()
+    data["steps"][0]["parallel_failure_threshold"] = 1.0
+    run = await make_orch(_workers_registry()).execute_workflow(
+        AdvancedWorkflow.from_dict(data), {}
+    )
+    assert run.status is WorkflowStatus.FAILED
+    assert run.error is not None
+    assert "below parallel_failure_threshold 100%" in run.error["message"]
