@@ -58,13 +58,7 @@ class StepEnv:
 
     def policy_for(self, step: WorkflowStep) -> RetryPolicy:
         """The workflow policy overridden by the step's own fields."""
-        policy = self.retry.merged_with(step.retry_policy)
-        if step.continue_on_failure is not None:
-            policy = policy.model_copy(update={"continue_on_failure": step.continue_on_failure})
-        if step.parallel_failure_threshold is not None:
-            threshold = step.parallel_failure_threshold
-            policy = policy.model_copy(update={"parallel_failure_threshold": threshold})
-        return policy
+        return step.retry_over(self.retry)
 
     def time_left(self, step_id: str) -> float | None:
         """Seconds until the workflow deadline; raises once it has passed."""

@@ -174,6 +174,16 @@ class WorkflowStep(BaseModel):
     custom_metrics: dict[str, str] = Field(default_factory=dict)
     """`{metric_name: path}` over the output, recorded as gauges."""
 
+    def retry_over(self, default: RetryPolicy) -> RetryPolicy:
+        """`default` (the workflow's policy) with this step's own settings applied."""
+        policy = default.merged_with(self.retry_policy)
+        shortcuts = {
+            "continue_on_failure": self.continue_on_failure,
+            "parallel_failure_threshold": self.parallel_failure_threshold,
+        }
+        changes = {k: v for k, v in shortcuts.items() if v is not None}
+        return policy.model_copy(update=changes) if changes else policy
+
     @property
     def children(self) -> list[WorkflowStep]:
         """Nested steps (parallel children or loop body)."""

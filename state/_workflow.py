@@ -175,13 +175,7 @@ class AdvancedWorkflow(BaseModel):
 
     def effective_retry(self, step: WorkflowStep) -> RetryPolicy:
         """The workflow policy overridden by the step's own fields."""
-        policy = self.retry_policy.merged_with(step.retry_policy)
-        if step.continue_on_failure is not None:
-            policy = policy.model_copy(update={"continue_on_failure": step.continue_on_failure})
-        if step.parallel_failure_threshold is not None:
-            threshold = step.parallel_failure_threshold
-            policy = policy.model_copy(update={"parallel_failure_threshold": threshold})
-        return policy
+        return step.retry_over(self.retry_policy)
 
     def to_data(self) -> dict[str, Any]:
         """Plain JSON-compatible data that `from_dict` turns back into this workflow."""
