@@ -262,7 +262,7 @@ class EnterpriseWorkflowOrchestrator:
     async def _drive(self, run_id: str, workflow: AdvancedWorkflow, payload: Any) -> RunResult:
         """Run the graph for `run_id` from `payload` (input, None, or a resume Command)."""
         graph = await self._open()
-        self.index.acquire(run_id)
+        await asyncio.to_thread(self.index.acquire, run_id)
         try:
             # "sync": a superstep's checkpoint is on disk before the next superstep starts, so
             # a crash never loses a step that finished (LangGraph's default is "async")
@@ -273,7 +273,7 @@ class EnterpriseWorkflowOrchestrator:
                 durability="sync",
             )
         finally:
-            self.index.release(run_id)
+            await asyncio.to_thread(self.index.release, run_id)
         run = await self.status(run_id)
         if run.status is WorkflowStatus.PAUSED and (await self._rollback_due(run_id)):
             run = await self._restore(run_id, workflow)
@@ -314,7 +314,12 @@ class EnterpriseWorkflowOrchestrator:
         executing = self.index.executing_elsewhere(run_id)
         if request == "pause" and not executing and not run.status.is_terminal:
             run = replace(run, status=WorkflowStatus.PAUSED)
-        self.index.record(run_id, {**snapshot.values, "status": run.status.value}, self._clock())
+        await asyncio.to_thread(
+            self.index.record,
+            run_id,
+            {**snapshot.values, "status": run.status.value},
+            self._clock(),
+        )
         return run
 
     async def resume(self, run_id: str) -> RunResult:
@@ -327,7 +332,7 @@ class EnterpriseWorkflowOrchestrator:
             )
         if self.index.executing_elsewhere(run_id):
             raise RunStateError(f"run '{run_id}' is executing in another process right now")
-        self.index.clear_request(run_id)
+        await asyncio.to_thread(self.index.clear_request, run_id)
         if run.status is WorkflowStatus.WAITING_APPROVAL:
             return await self.status(run_id)  # un-paused: it waits for its approval again
         graph = await self._open()
@@ -351,12 +356,12 @@ class EnterpriseWorkflowOrchestrator:
         _, run, workflow = await self._snapshot(run_id)
         if run.status.is_terminal:
             raise RunStateError(f"run '{run_id}' is already {run.status.value}")
-        self.index.request(run_id, request, self._clock())
+        await asyncio.to_thread(self.index.request, run_id, request, self._clock())
         if self.index.executing_elsewhere(run_id):
             return await self._await_request(run_id, request)
         if request == "pause":
             return await self.status(run_id)
-        self.index.clear_request(run_id)
+        await asyncio.to_thread(self.index.clear_request, run_id)
         graph = await self._open()
         await graph.aupdate_state(
             self._config(run_id, workflow),
@@ -452,7 +457,9 @@ class EnterpriseWorkflowOrchestrator:
                 deadline = value.get("deadline_epoch")
                 if deadline is None or deadline > now:
                     continue
-                if self.index.claim(f"{run_id}:{pending.id}:{deadline}", now):
+                if await asyncio.to_thread(
+                    self.index.claim, f"{run_id}:{pending.id}:{deadline}", now
+                ):
                     resume[pending.id] = {
                         "decision": "timeout",
                         "approver": "system:sweep",

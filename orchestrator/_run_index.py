@@ -41,7 +41,12 @@ def _alive(pid: int) -> bool:
 
 
 class RunIndex:
-    """Runs, lifecycle requests and claims in a SQLite file (or in memory for `memory`)."""
+    """Runs, lifecycle requests and claims in a SQLite file (or in memory for `memory`).
+
+    Writes may wait for the checkpointer's write lock: call them off the event loop
+    (`asyncio.to_thread`), never from a coroutine that the checkpointer's commit waits for.
+    Reads never wait (WAL mode).
+    """
 
     def __init__(self, path: Path | None) -> None:
         self._lock = threading.Lock()
