@@ -116,6 +116,7 @@ class EnterpriseWorkflowOrchestrator:
         self._graph: CompiledStateGraph[Any, Any, Any, Any] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._index: RunIndex | None = None
+        self._opening: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         self._no_actions = ActionRegistry()
         self._last_to = ""
 
@@ -125,16 +126,22 @@ class EnterpriseWorkflowOrchestrator:
         loop = asyncio.get_running_loop()
         if self._graph is not None and self._loop is loop:
             return self._graph
-        await self.aclose()
-        stack = AsyncExitStack()
-        self._saver = await open_checkpointer(self.checkpointer_url, stack)
-        if self._index is None:
-            url = self.checkpointer_url
-            self._index = RunIndex(sqlite_path(url) if url.startswith("sqlite:///") else None)
-        await asyncio.to_thread(self.audit.ledger.setup)  # never create tables inside a hook
-        self._stack, self._loop = stack, loop
-        self._graph = build_graph(self._saver)
-        return self._graph
+        if self._opening is None or self._opening[0] is not loop:
+            self._opening = (loop, asyncio.Lock())
+        async with self._opening[1]:  # concurrent first calls open one connection, not many
+            if self._graph is not None and self._loop is loop:
+                return self._graph
+            await self.aclose()
+            stack = AsyncExitStack()
+            self._saver = await open_checkpointer(self.checkpointer_url, stack)
+            if self._index is None:
+                url = self.checkpointer_url
+                path = sqlite_path(url) if url.startswith("sqlite:///") else None
+                self._index = RunIndex(path)
+            await asyncio.to_thread(self.audit.ledger.setup)  # never create tables in a hook
+            self._stack, self._loop = stack, loop
+            self._graph = build_graph(self._saver)
+            return self._graph
 
     @property
     def index(self) -> RunIndex:
