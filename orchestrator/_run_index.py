@@ -57,14 +57,29 @@ class RunIndex:
         self._db.execute("PRAGMA busy_timeout=30000")
         with self._lock:
             self._db.executescript(_SCHEMA)
+        # Reads get a connection and a lock of their own: a reader on the event loop must never
+        # queue behind a writer thread that waits for the checkpointer's write lock (WAL reads
+        # do not wait for writers). An in-memory index has one connection and no such writer.
+        self._rlock = threading.Lock() if path is not None else self._lock
+        self._rdb = (
+            sqlite3.connect(target, timeout=30, check_same_thread=False, isolation_level=None)
+            if path is not None
+            else self._db
+        )
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connections."""
         self._db.close()
+        if self._rdb is not self._db:
+            self._rdb.close()
 
     def _exec(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Cursor:
         with self._lock:
             return self._db.execute(sql, args)
+
+    def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
+        with self._rlock:
+            return self._rdb.execute(sql, args).fetchall()
 
     # -- runs ------------------------------------------------------------------------------
 
@@ -109,7 +124,7 @@ class RunIndex:
         if workflow_id:
             sql += " AND workflow_id = ?"
             args.append(workflow_id)
-        rows = self._exec(sql + " ORDER BY started_at DESC", tuple(args)).fetchall()
+        rows = self._read(sql + " ORDER BY started_at DESC", tuple(args))
         keys = (
             "run_id",
             "workflow_id",
@@ -144,9 +159,10 @@ class RunIndex:
 
     def executing_elsewhere(self, run_id: str) -> bool:
         """True when another live process on this host is executing the run."""
-        row = self._exec(
+        rows = self._read(
             "SELECT owner_host, owner_pid FROM orchestrator_runs WHERE run_id=?", (run_id,)
-        ).fetchone()
+        )
+        row = rows[0] if rows else None
         if not row or row[1] is None or row[1] == os.getpid():
             return False
         return row[0] != _HOST or _alive(int(row[1]))
@@ -161,10 +177,8 @@ class RunIndex:
 
     def pending_request(self, run_id: str) -> str | None:
         """The lifecycle request waiting for this run, if any."""
-        row = self._exec(
-            "SELECT request FROM orchestrator_control WHERE run_id=?", (run_id,)
-        ).fetchone()
-        return str(row[0]) if row else None
+        rows = self._read("SELECT request FROM orchestrator_control WHERE run_id=?", (run_id,))
+        return str(rows[0][0]) if rows else None
 
     def clear_request(self, run_id: str) -> None:
         """Forget the run's lifecycle request."""
