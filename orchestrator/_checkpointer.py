@@ -56,7 +56,13 @@ async def open_checkpointer(url: str, stack: AsyncExitStack) -> BaseCheckpointSa
 async def _open_sqlite(path: Path, stack: AsyncExitStack) -> BaseCheckpointSaver[str]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = await stack.enter_async_context(aiosqlite.connect(str(path), timeout=30))
+        connection = aiosqlite.connect(str(path), timeout=30)
+        worker = getattr(connection, "_thread", None)
+        if worker is not None:
+            # an orchestrator its user never closed must not hang the interpreter at exit;
+            # committed transactions are safe, an open one is rolled back by SQLite
+            worker.daemon = True
+        conn = await stack.enter_async_context(connection)
         await conn.execute("PRAGMA journal_mode=WAL")
         await conn.execute("PRAGMA busy_timeout=30000")
         saver = AsyncSqliteSaver(conn, serde=serializer())
