@@ -70,10 +70,13 @@ def plan(
     in_flight: Collection[str] = (),
     triggered: Collection[str] = (),
     handled: Collection[str] = (),
+    cap: bool = True,
 ) -> Plan:
     """Decide the next steps from what has finished.
 
-    `triggered` handler steps become runnable; `handled` failures count as skipped.
+    `triggered` handler steps become runnable; `handled` failures count as skipped. With
+    `cap`, at most `max_parallel_steps` steps are dispatched at once; without it every ready
+    step is, and the caller caps concurrency (LangGraph's `max_concurrency`).
     """
     waits = _waits_for(workflow)
     handlers = handler_only(workflow) - set(triggered)
@@ -108,7 +111,7 @@ def plan(
     ]
     complete = not leftover
     return Plan(
-        ready=ready[: workflow.max_parallel_steps],
+        ready=ready[: workflow.max_parallel_steps] if cap else ready,
         skip=skip,
         complete=complete,
         blocked={} if ready or busy else blocked,

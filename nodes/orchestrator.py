@@ -30,6 +30,9 @@ from state import (
     WorkflowStatus,
 )
 
+DISPATCH_ALL = "orchestrator_dispatch_all"
+"""Config key: dispatch every ready step at once; the run's `max_concurrency` caps them."""
+
 
 def _start(state: EnterpriseWorkflowState, config: RunnableConfig, now: float) -> dict[str, Any]:
     run_id = str(config.get("configurable", {}).get("thread_id", ""))
@@ -216,6 +219,7 @@ def _schedule(
         skipped=state.skipped_steps,
         triggered=state.triggered_steps,
         handled=state.handled_failures,
+        cap=not config.get("configurable", {}).get(DISPATCH_ALL, False),
     )
     if decision.skip:
         update["skipped_steps"] = list(decision.skip)

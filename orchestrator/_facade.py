@@ -27,6 +27,7 @@ from nodes import (
     load_actions_module,
     workflow_from_state,
 )
+from nodes.orchestrator import DISPATCH_ALL
 from orchestrator._audit import VerifyResult, with_audit
 from orchestrator._checkpointer import default_db, open_checkpointer, sqlite_path
 from orchestrator._graph import build_graph
@@ -205,7 +206,13 @@ class EnterpriseWorkflowOrchestrator:
     @staticmethod
     def _config(run_id: str, workflow: AdvancedWorkflow) -> RunnableConfig:
         limit = max(1000, 10 * sum(1 for _ in workflow.iter_steps()))
-        return {"configurable": {"thread_id": run_id}, "recursion_limit": limit}
+        # every ready step goes out in one superstep and LangGraph caps how many run at once,
+        # instead of batches of max_parallel_steps that each wait for their slowest step
+        return {
+            "configurable": {"thread_id": run_id, DISPATCH_ALL: True},
+            "recursion_limit": limit,
+            "max_concurrency": workflow.max_parallel_steps,
+        }
 
     # -- runs --------------------------------------------------------------------------------
 

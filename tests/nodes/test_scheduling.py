@@ -278,3 +278,29 @@ async def test_invalid_definition_in_graph_input_fails_run_naming_problems(make_
         )
     assert out["status"] == "failed"
     assert "unknown step 'zz'" in out["error"]["message"]
+
+
+async def test_top_level_fan_out_respects_max_parallel_steps(make_orch: Any) -> None:
+    """Independent top-level steps never run more than max_parallel_steps at once."""
+    import asyncio
+
+    running = {"now": 0, "peak": 0}
+    registry = ActionRegistry()
+
+    @registry.action("busy")
+    async def busy() -> None:
+        running["now"] += 1
+        running["peak"] = max(running["peak"], running["now"])
+        await asyncio.sleep(0.02)
+        running["now"] -= 1
+
+    wf = AdvancedWorkflow.from_dict(
+        {
+            "name": "fan",
+            "max_parallel_steps": 3,
+            "steps": [{"step_id": f"s{i}", "action": "busy"} for i in range(9)],
+        }
+    )
+    run = await make_orch(registry).execute_workflow(wf, {})
+    assert run.status is WorkflowStatus.COMPLETED
+    assert running["peak"] == 3
