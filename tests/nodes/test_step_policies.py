@@ -277,3 +277,34 @@ async def test_mapping_to_unknown_parameter_is_clear_error(make_orch: Any) -> No
     assert run.error is not None
     assert "its parameters are (name)" in run.error["message"]
     assert run.step_results["s"]["attempts"] == 1
+
+
+async def test_resource_usage_records_wall_cpu_and_attempts(make_orch: Any) -> None:
+    """Each step's wall time, CPU time and attempts are kept in `resource_usage`."""
+    clock = FakeClock()
+    registry = ActionRegistry()
+    calls = {"n": 0}
+
+    @registry.action("work")
+    async def work() -> dict[str, int]:
+        calls["n"] += 1
+        clock.advance(2.5)
+        if calls["n"] == 1:
+            raise ConnectionError("once")
+        return {"n": calls["n"]}
+
+    wf = AdvancedWorkflow.from_dict(
+        {
+            "name": "usage",
+            "retry_policy": {"initial_delay": 0},
+            "steps": [{"step_id": "s", "action": "work"}],
+        }
+    )
+    orch = make_orch(registry, clock=clock)
+    run = await orch.execute_workflow(wf, {})
+    values = (await orch.graph.aget_state({"configurable": {"thread_id": run.run_id}})).values
+    usage = values["resource_usage"]["s"]
+    assert usage["attempts"] == 2
+    assert usage["wall_seconds"] == 5.0
+    assert usage["cpu_seconds"] >= 0.0
+    assert run.step_results["s"]["duration_seconds"] == 5.0
