@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +35,50 @@ class Cli:
     def json(self) -> dict[str, Any]:
         """The `--json` object it printed."""
         return json.loads(self.stdout)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class CliWorkspace:
+    """A directory to run the `orchestrator` CLI from, with its own run database."""
+
+    root: Path
+
+    @property
+    def db(self) -> str:
+        """The run database URL."""
+        return f"sqlite:///{self.root / 'runs.sqlite'}"
+
+    def command(self, *args: str) -> list[str]:
+        """The argv of `orchestrator ARGS --db <this db>`."""
+        return [sys.executable, "-m", "orchestrator", *args, "--db", self.db]
+
+    def env(self) -> dict[str, str]:
+        """The environment: this one, with strict checkpoint deserialisation."""
+        return {**os.environ, "LANGGRAPH_STRICT_MSGPACK": "true"}
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run `orchestrator ARGS --db <this db>` here."""
+        return subprocess.run(
+            self.command(*args),
+            cwd=self.root,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+
+def saga_step(sid: str, deps: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+    """A step calling action `do` with its own id as `name`, undone by action `undo`."""
+    return {
+        "step_id": sid,
+        "action": "do",
+        "input_mapping": {"name": f"'{sid}'"},
+        "dependencies": deps or [],
+        "rollback_actions": ["undo"],
+        **extra,
+    }
 
 
 class FakeClock:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FakeClock
+from conftest import FakeClock, saga_step
 
 from orchestrator import ActionRegistry, EnterpriseWorkflowOrchestrator
 from orchestrator._audit import GENESIS, AuditHooks, AuditLedger
@@ -75,15 +75,7 @@ def _registry(log: list[str] | None = None, *, fail: set[str] | None = None) -> 
     return registry
 
 
-def _step(sid: str, deps: list[str] | None = None, **extra: Any) -> dict[str, Any]:
-    return {
-        "step_id": sid,
-        "action": "do",
-        "input_mapping": {"name": f"'{sid}'"},
-        "dependencies": deps or [],
-        "rollback_actions": ["undo"],
-        **extra,
-    }
+_step = saga_step
 
 
 def _workflow(*steps: dict[str, Any], **extra: Any) -> AdvancedWorkflow:

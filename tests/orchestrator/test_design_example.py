@@ -14,58 +14,9 @@ import pytest
 from orchestrator import ActionRegistry, load_workflow
 from state import WorkflowStatus
 
-DESIGN_YAML = """
-name: Purchase order
-version: "1.0"
-actions: procurement.actions
-timeout: 600
-max_parallel_steps: 5
-retry_policy: {max_attempts: 3, initial_delay: 0.1, max_delay: 2.0}
-global_variables: {supplier_api: "SUPPLIER_API"}
-steps:
-  - step_id: receive
-    action: parse_request               # step_type defaults to sequential
-    input_mapping: {request_id: input.request_id, lines: input.lines}
-    output_mapping: {order: "@"}
-  - step_id: vet
-    step_type: parallel
-    dependencies: [receive]
-    retry_policy: {parallel_failure_threshold: 1.0}
-    parallel_steps:
-      - {step_id: budget, step_type: worker, action: check_budget, input_mapping: {order: context.order}}
-      - {step_id: vendor, step_type: worker, action: check_vendor, input_mapping: {order: context.order}}
-    output_mapping: {vetting: "@"}
-  - step_id: size
-    step_type: conditional
-    dependencies: [vet]
-    conditions:
-      - {if: "context.order.total >= 5000 and not context.order.preapproved", then: [manager]}
-      - {else: [self_service]}
-  - step_id: manager
-    step_type: human_approval
-    approval: {approvers: [dana, lee, kim], min_approvals: 2, timeout_seconds: 172800, on_timeout: escalate, escalate_to: [cfo]}
-  - step_id: self_service
-    action: record_self_approval
-  - step_id: place
-    step_type: webhook
-    dependencies: [manager, self_service]
-    rollback_point: true
-    webhook: {url: "{globals.supplier_api}/orders", method: POST, timeout: 10}
-    input_mapping: {request_id: context.order.request_id, lines: context.order.lines}
-    output_mapping: {supplier_order: "@"}
-    rollback_actions: [cancel_supplier_order]
-  - step_id: draft
-    step_type: loop
-    dependencies: [place]
-    loop_condition: "context.clarity < 0.9"
-    loop_max_iterations: 3
-    body:
-      - {step_id: rewrite, action: rewrite_confirmation, input_mapping: {clarity: context.clarity}, output_mapping: {clarity: clarity, letter: text}}
-  - step_id: confirm
-    action: email_requester
-    dependencies: [draft]
-    timeout: 30
-"""
+DESIGN_YAML = (Path(__file__).parent / "fixtures" / "purchase_order.yaml").read_text(
+    encoding="utf-8"
+)
 
 
 class _Supplier(BaseHTTPRequestHandler):
@@ -136,7 +87,9 @@ def _registry(log: list[str]) -> ActionRegistry:
 
 def _workflow(tmp_path: Path, supplier: str) -> Any:
     path = tmp_path / "purchase.yaml"
-    path.write_text(DESIGN_YAML.replace("SUPPLIER_API", supplier), encoding="utf-8")
+    path.write_text(
+        DESIGN_YAML.replace("https://suppliers.example.com", supplier), encoding="utf-8"
+    )
     return load_workflow(path)
 
 

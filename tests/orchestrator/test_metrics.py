@@ -7,22 +7,18 @@ is parsed with `prometheus_client.parser`.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import FakeClock, RecordingSleep
+from conftest import CliWorkspace, FakeClock, RecordingSleep
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from orchestrator import ActionRegistry
-from orchestrator._cli import build_parser
 from orchestrator._cli_observe import metrics_endpoint
 from orchestrator._metrics import DatabaseCollector, MetricsCollector, serve_metrics
 from state import AdvancedWorkflow, WorkflowStatus
@@ -348,11 +344,6 @@ async def test_metrics_endpoint_serves_a_running_commands_metrics(make_orch: Any
     assert value(samples, "orchestrator_runs_started_total", workflow="seq") == 1
 
 
-def _wired(command: str) -> bool:
-    sub = next(a for a in build_parser()._actions if a.dest == "command")
-    return command in (sub.choices or {})
-
-
 ACTIONS = """
 from orchestrator import ActionRegistry
 
@@ -374,34 +365,6 @@ steps:
 """
 
 
-@dataclass(frozen=True)
-class CliWorkspace:
-    """A directory with a workflow, its actions module and a database holding one CLI run."""
-
-    root: Path
-
-    @property
-    def db(self) -> str:
-        return f"sqlite:///{self.root / 'runs.sqlite'}"
-
-    def command(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "orchestrator", *args, "--db", self.db]
-
-    def env(self) -> dict[str, str]:
-        return {**os.environ, "LANGGRAPH_STRICT_MSGPACK": "true"}
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """Run `orchestrator ARGS --db <this db>` here."""
-        return subprocess.run(
-            self.command(*args),
-            cwd=self.root,
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-
-
 @pytest.fixture(scope="module")
 def cli_run(tmp_path_factory: pytest.TempPathFactory) -> CliWorkspace:
     """A database holding one completed run of `cli-happy`, made by `orchestrator run`."""
@@ -412,12 +375,6 @@ def cli_run(tmp_path_factory: pytest.TempPathFactory) -> CliWorkspace:
     return ws
 
 
-needs_metrics = pytest.mark.skipif(
-    not _wired("metrics"), reason="`metrics` is not wired into build_parser yet"
-)
-
-
-@needs_metrics
 def test_cli_metrics_once_prints_runs_from_the_database(cli_run: CliWorkspace) -> None:
     """`orchestrator metrics --once` after a CLI run prints `orchestrator_runs` of the db."""
     out = cli_run.cli("metrics", "--once")
@@ -430,7 +387,6 @@ def test_cli_metrics_once_prints_runs_from_the_database(cli_run: CliWorkspace) -
     assert value(samples, "orchestrator_runs", workflow="cli-happy", status="completed") == 1
 
 
-@needs_metrics
 async def test_cli_metrics_serves_the_database_until_interrupted(cli_run: CliWorkspace) -> None:
     """`orchestrator metrics --port 0` serves /metrics over HTTP and exits 0 on Ctrl-C."""
     server = subprocess.Popen(

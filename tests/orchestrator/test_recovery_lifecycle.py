@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from conftest import saga_step
 
 from orchestrator import ActionRegistry
 from state import AdvancedWorkflow, RunStateError, WorkflowStatus
@@ -35,15 +36,7 @@ def _registry(log: list[str], *, fail: set[str] | None = None) -> ActionRegistry
     return registry
 
 
-def _step(sid: str, deps: list[str] | None = None, **extra: Any) -> dict[str, Any]:
-    return {
-        "step_id": sid,
-        "action": "do",
-        "input_mapping": {"name": f"'{sid}'"},
-        "dependencies": deps or [],
-        "rollback_actions": ["undo"],
-        **extra,
-    }
+_step = saga_step
 
 
 def _chain(*extra_steps: dict[str, Any], **kw: Any) -> AdvancedWorkflow:

@@ -10,17 +10,15 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
 import re
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import CliWorkspace
 
 from orchestrator import ActionRegistry, EnterpriseWorkflowOrchestrator
 from orchestrator._cli import build_parser, exit_code
@@ -89,43 +87,15 @@ steps:
 }
 
 
-@dataclass(frozen=True)
-class Workspace:
-    """A directory holding the workflows, their actions module and a run database."""
-
-    root: Path
-
-    @property
-    def db(self) -> str:
-        return f"sqlite:///{self.root / 'runs.sqlite'}"
-
-    def command(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "orchestrator", *args, "--db", self.db]
-
-    def env(self) -> dict[str, str]:
-        return {**os.environ, "LANGGRAPH_STRICT_MSGPACK": "true"}
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """Run `orchestrator ARGS --db <this db>` here."""
-        return subprocess.run(
-            self.command(*args),
-            cwd=self.root,
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-
-
-def _workspace(root: Path) -> Workspace:
+def _workspace(root: Path) -> CliWorkspace:
     (root / "watch_actions.py").write_text(ACTIONS, encoding="utf-8")
     for name, text in WORKFLOWS.items():
         (root / name).write_text(text, encoding="utf-8")
-    return Workspace(root)
+    return CliWorkspace(root)
 
 
 @pytest.fixture(scope="module")
-def ran(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+def ran(tmp_path_factory: pytest.TempPathFactory) -> CliWorkspace:
     """A database holding two CLI runs: OK1 (completed) and F1 (failed)."""
     ws = _workspace(tmp_path_factory.mktemp("runs"))
     assert ws.cli("run", "happy.yaml", "--run-id", "OK1").returncode == 0
@@ -133,31 +103,14 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     return ws
 
 
-def _wired(command: str, flag: str | None = None) -> bool:
-    sub = next(a for a in build_parser()._actions if a.dest == "command")
-    parser = (sub.choices or {}).get(command)
-    if parser is None:
-        return False
-    return flag is None or any(flag in a.option_strings for a in parser._actions)
-
-
-needs_runs = pytest.mark.skipif(
-    not _wired("runs"), reason="`runs` is not wired into build_parser yet"
-)
-needs_watch = pytest.mark.skipif(
-    not _wired("status", "--watch"), reason="`status --watch` is not wired yet"
-)
-
-
-def _command(ws: Workspace, capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+def _command(ws: CliWorkspace, capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     """Parse `orchestrator ARGV` with the real parser and run the command in this process."""
     args = build_parser().parse_args([*argv, "--db", ws.db])
     assert args.func(args) == 0
     return capsys.readouterr().out
 
 
-@needs_runs
-def test_runs_lists_every_run_with_its_status(ran: Workspace) -> None:
+def test_runs_lists_every_run_with_its_status(ran: CliWorkspace) -> None:
     """`runs --json` lists both runs with workflow, status, times, duration and current steps."""
     out = ran.cli("runs", "--json")
     assert out.returncode == 0, out.stderr
@@ -170,22 +123,19 @@ def test_runs_lists_every_run_with_its_status(ran: Workspace) -> None:
     assert runs["OK1"]["duration_seconds"] >= 0
 
 
-@needs_runs
-def test_runs_filters_by_status(ran: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
+def test_runs_filters_by_status(ran: CliWorkspace, capsys: pytest.CaptureFixture[str]) -> None:
     """`runs --status failed` lists only the failed run."""
     out = _command(ran, capsys, "runs", "--json", "--status", "failed")
     assert [run["run_id"] for run in json.loads(out)["runs"]] == ["F1"]
 
 
-@needs_runs
-def test_runs_filters_by_workflow(ran: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
+def test_runs_filters_by_workflow(ran: CliWorkspace, capsys: pytest.CaptureFixture[str]) -> None:
     """`runs --workflow happy` lists only that workflow's run."""
     out = _command(ran, capsys, "runs", "--json", "--workflow", "happy")
     assert [run["run_id"] for run in json.loads(out)["runs"]] == ["OK1"]
 
 
-@needs_runs
-def test_runs_prints_a_table(ran: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
+def test_runs_prints_a_table(ran: CliWorkspace, capsys: pytest.CaptureFixture[str]) -> None:
     """Without --json, `runs` prints a header and one aligned row per run."""
     header, *rows = _command(ran, capsys, "runs").splitlines()
     assert re.split(r"\s{2,}", header.strip()) == [
@@ -203,15 +153,14 @@ def test_runs_prints_a_table(ran: Workspace, capsys: pytest.CaptureFixture[str])
     assert header.index("STATUS") == rows[0].index(rows[0].split()[2])
 
 
-@needs_runs
-def test_runs_rejects_an_unknown_status(ran: Workspace) -> None:
+def test_runs_rejects_an_unknown_status(ran: CliWorkspace) -> None:
     """`runs --status finished` is a usage error naming the statuses that exist."""
     args = build_parser().parse_args(["runs", "--status", "finished", "--db", ran.db])
     with pytest.raises(InvalidInputError, match=r"unknown --status 'finished'; use one of .*"):
         args.func(args)
 
 
-async def _watch(ws: Workspace, run_id: str, **kwargs: Any) -> tuple[Any, str]:
+async def _watch(ws: CliWorkspace, run_id: str, **kwargs: Any) -> tuple[Any, str]:
     out = io.StringIO()
     orch = EnterpriseWorkflowOrchestrator(checkpointer=ws.db)
     try:
@@ -221,14 +170,14 @@ async def _watch(ws: Workspace, run_id: str, **kwargs: Any) -> tuple[Any, str]:
     return run, out.getvalue()
 
 
-async def test_watch_of_a_finished_run_prints_its_final_progress(ran: Workspace) -> None:
+async def test_watch_of_a_finished_run_prints_its_final_progress(ran: CliWorkspace) -> None:
     """Watching a completed run prints its progress once and returns it (exit code 0)."""
     run, text = await _watch(ran, "OK1")
     assert text == "run OK1 (happy): completed, 2/2 steps done\n"
     assert exit_code(run) == 0
 
 
-async def test_watch_of_a_failed_run_returns_the_failure(ran: Workspace) -> None:
+async def test_watch_of_a_failed_run_returns_the_failure(ran: CliWorkspace) -> None:
     """Watching a failed run shows the steps that finished and returns it (exit code 1)."""
     run, text = await _watch(ran, "F1")
     assert text == "run F1 (failing): failed, 2/3 steps done\n"
@@ -267,7 +216,7 @@ async def _ok() -> dict[str, bool]:
 
 
 @asynccontextmanager
-async def gated_run(ws: Workspace) -> AsyncIterator[subprocess.Popen[str]]:
+async def gated_run(ws: CliWorkspace) -> AsyncIterator[subprocess.Popen[str]]:
     """`orchestrator run gated.yaml` as run LIVE, held inside step `wait` until `go` exists.
 
     On exit the gate is opened and the process waited for.
@@ -320,20 +269,19 @@ async def test_run_list_names_the_step_a_running_run_executes(tmp_path: Path) ->
     ]
 
 
-async def test_watch_on_a_terminal_redraws_one_line_with_a_bar(ran: Workspace) -> None:
+async def test_watch_on_a_terminal_redraws_one_line_with_a_bar(ran: CliWorkspace) -> None:
     """With a TTY the progress is a bar redrawn in place, then a newline."""
     _, text = await _watch(ran, "OK1", tty=True)
     assert text == "\r[########################] run OK1 (happy): completed, 2/2 steps done\033[K\n"
 
 
-async def test_watch_of_an_unknown_run_raises(ran: Workspace) -> None:
+async def test_watch_of_an_unknown_run_raises(ran: CliWorkspace) -> None:
     """Watching a run id the database lacks raises RunNotFoundError naming it."""
     with pytest.raises(RunNotFoundError, match="no run 'NOPE'"):
         await _watch(ran, "NOPE")
 
 
-@needs_watch
-def test_status_watch_exits_with_the_runs_exit_code(ran: Workspace) -> None:
+def test_status_watch_exits_with_the_runs_exit_code(ran: CliWorkspace) -> None:
     """`status F1 --watch` prints the progress and the failure, and exits 1."""
     out = ran.cli("status", "F1", "--watch")
     assert out.returncode == 1, out.stderr
