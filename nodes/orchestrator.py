@@ -19,7 +19,7 @@ from nodes._scheduler import node_for, plan, unhandled_failures
 from nodes._services import clock_of, control_of, hooks_of, step_logger
 from nodes._sla import SLA_FLAG, announce, run_breach
 from nodes._task import build_task
-from nodes.parallel_executor import parallel_executor
+from nodes.parallel_executor import execute
 from state import (
     AdvancedWorkflow,
     EnterpriseWorkflowState,
@@ -133,9 +133,8 @@ async def _run_inline(
     fields = ("run_id", "workflow_id", "workflow_key", "input", "started_monotonic", "decided_at")
     view = state.model_copy(update={k: update[k] for k in fields if k in update})
     workflow = workflow_from_state(state.workflow, view.workflow_key or None)
-    step_update = await parallel_executor(
-        build_task(view, workflow, workflow.step(step_id)), runtime
-    )
+    step = workflow.step(step_id)
+    step_update = await execute(build_task(view, workflow, step), step, runtime)
     merged = dict(update)
     for key, value in step_update.items():
         old = merged.get(key)

@@ -14,7 +14,7 @@ from nodes._report import finish
 from nodes._services import clock_of, services_for
 from nodes._step_runner import StepEnv
 from nodes._task import StepTask
-from state import MappingError, RetryPolicy, StepStatus, StepType
+from state import MappingError, RetryPolicy, StepStatus, StepType, WorkflowStep
 
 
 def step_env(task: StepTask, runtime: Runtime[Any]) -> StepEnv:
@@ -37,10 +37,14 @@ def failed_outcome(task: StepTask, error: BaseException, now: float) -> StepOutc
 
 async def parallel_executor(task: StepTask, runtime: Runtime[Any]) -> dict[str, Any]:
     """Run the task's step under its policies and record the outcome."""
+    return await execute(task, step_from_data(task["step"]), runtime)
+
+
+async def execute(task: StepTask, step: WorkflowStep, runtime: Runtime[Any]) -> dict[str, Any]:
+    """Run `step` (already parsed: the orchestrator runs lone steps inline with this)."""
     now = clock_of(runtime)()
     if "input_error" in task:
         return finish(task, runtime, failed_outcome(task, MappingError(task["input_error"]), now))
-    step = step_from_data(task["step"])
     if step.step_type is StepType.ROLLBACK:
         done = StepOutcome(
             step.step_id, StepStatus.COMPLETED, started=now, finished=now, attempts=1
