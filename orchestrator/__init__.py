@@ -1,7 +1,8 @@
 """Assembly and the faces users touch: run facade, action registry, loader, graph, CLI."""
 
 from nodes import RunHooks, StepContext
-from orchestrator._audit import AuditHooks, AuditLedger, VerifyResult
+from orchestrator._audit import AuditLedger, VerifyResult
+from orchestrator._audit_hooks import AuditHooks
 from orchestrator._checkpointer import DEFAULT_DB
 from orchestrator._facade import EnterpriseWorkflowOrchestrator
 from orchestrator._graph import build_graph

@@ -28,7 +28,8 @@ from nodes import (
     workflow_from_state,
 )
 from nodes.orchestrator import DISPATCH_ALL
-from orchestrator._audit import VerifyResult, with_audit
+from orchestrator._audit import VerifyResult
+from orchestrator._audit_hooks import with_audit
 from orchestrator._checkpointer import default_db, open_checkpointer, sqlite_path
 from orchestrator._graph import build_graph
 from orchestrator._loader import load_workflow

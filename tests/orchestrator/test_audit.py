@@ -23,7 +23,8 @@ import pytest
 from conftest import FakeClock, saga_step
 
 from orchestrator import ActionRegistry, EnterpriseWorkflowOrchestrator
-from orchestrator._audit import GENESIS, AuditHooks, AuditLedger
+from orchestrator._audit import GENESIS, AuditLedger
+from orchestrator._audit_hooks import AuditHooks
 from state import AdvancedWorkflow, WorkflowStatus
 
 Build = Callable[..., EnterpriseWorkflowOrchestrator]
