@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from nodes import (
     workflow_from_state,
 )
 from nodes.orchestrator import DISPATCH_ALL
+from orchestrator._approvals import choose_request, decision, expired
 from orchestrator._audit import VerifyResult
 from orchestrator._audit_hooks import with_audit
 from orchestrator._checkpointer import default_db, open_checkpointer, sqlite_path
@@ -467,36 +467,25 @@ class EnterpriseWorkflowOrchestrator:
                 continue
             now = self._clock()
             resume: dict[str, Any] = {}
-            for pending in snapshot.interrupts:
-                value = pending.value if isinstance(pending.value, dict) else {}
-                deadline = value.get("deadline_epoch")
-                if deadline is None or deadline > now:
-                    continue
-                if await asyncio.to_thread(
-                    self.index.claim, f"{run_id}:{pending.id}:{deadline}", now
-                ):
-                    resume[pending.id] = {
-                        "decision": "timeout",
-                        "approver": "system:sweep",
-                        "decided_at": datetime.fromtimestamp(now, UTC).isoformat(),
-                        "decided_epoch": now,
-                    }
-            for pending in snapshot.interrupts:
-                if pending.id in resume:
-                    self.hooks.on_approval(
-                        workflow_id=run.workflow_id,
-                        run_id=run_id,
-                        step_id=pending.value["step_id"],
-                        event="timed_out",
-                        actor="system:sweep",
-                        on_timeout=pending.value.get("on_timeout"),
-                    )
+            for pending, deadline in expired(snapshot.interrupts, now):
+                claim = f"{run_id}:{pending.id}:{deadline}"
+                if not await asyncio.to_thread(self.index.claim, claim, now):
+                    continue  # another sweeper decides this one
+                resume[pending.id] = decision("timeout", "system:sweep", None, now)
+                self.hooks.on_approval(
+                    workflow_id=run.workflow_id,
+                    run_id=run_id,
+                    step_id=pending.value["step_id"],
+                    event="timed_out",
+                    actor="system:sweep",
+                    on_timeout=pending.value.get("on_timeout"),
+                )
             if resume:
                 decided.append(await self._drive(run_id, workflow, Command(resume=resume)))
         return decided
 
     async def _decide(
-        self, run_id: str, approver: str, decision: str, comment: str | None, request_id: str | None
+        self, run_id: str, approver: str, kind: str, comment: str | None, request_id: str | None
     ) -> RunResult:
         snapshot, run, workflow = await self._snapshot(run_id)
         if self.index.pending_request(run_id) == "pause":
@@ -505,37 +494,13 @@ class EnterpriseWorkflowOrchestrator:
             raise RunStateError(
                 f"run '{run_id}' is {run.status.value}, not waiting for an approval"
             )
-        candidates = [
-            i
-            for i in snapshot.interrupts
-            if isinstance(i.value, dict)
-            and (request_id is None or i.value.get("request_id") == request_id)
-        ]
-        allowed = [i for i in candidates if approver in i.value.get("approvers", [])]
-        if not allowed:
-            who = sorted({a for i in candidates for a in i.value.get("approvers", [])})
-            raise InvalidInputError(
-                f"'{approver}' may not decide the pending approval of run '{run_id}'; allowed "
-                f"approvers: {', '.join(who) or 'none'}. The run keeps waiting."
-            )
-        if len(allowed) > 1 and request_id is None:
-            ids = ", ".join(f"{i.value['request_id']} ({i.value['step_id']})" for i in allowed)
-            raise InvalidInputError(
-                f"'{approver}' may decide several pending approvals; name "
-                f"one with request_id: {ids}"
-            )
-        target = allowed[0]
-        value = {
-            "decision": decision,
-            "approver": approver,
-            "comment": comment,
-            "decided_at": datetime.fromtimestamp(self._clock(), UTC).isoformat(),
-        }
+        target = choose_request(snapshot.interrupts, run_id, approver, request_id)
+        value = decision(kind, approver, comment, self._clock())
         self.hooks.on_approval(
             workflow_id=run.workflow_id,
             run_id=run_id,
             step_id=target.value["step_id"],
-            event="approved" if decision == "approve" else "rejected",
+            event="approved" if kind == "approve" else "rejected",
             actor=approver,
             comment=comment,
             request_id=target.value["request_id"],
