@@ -9,11 +9,16 @@ from orchestrator._graph import build_graph
 from orchestrator._loader import load_workflow, workflow_schema
 from orchestrator._logging import configure_logging, use_stdlib_logging
 from orchestrator._metrics import DatabaseCollector, MetricsCollector, serve_metrics
-from orchestrator._optimizer import Recommendation, RecommendationKind, Report, analyse
 from orchestrator._registry import ActionRegistry
 from orchestrator._run import RunResult
 from orchestrator._tracing import TracingHooks
 from orchestrator._watch import watch_run
+from orchestrator.optimizer import (
+    OptimizationRecommendation,
+    OptimizationRule,
+    PerformanceMetrics,
+    WorkflowOptimizer,
+)
 
 use_stdlib_logging()
 
@@ -25,15 +30,15 @@ __all__ = [
     "DatabaseCollector",
     "EnterpriseWorkflowOrchestrator",
     "MetricsCollector",
-    "Recommendation",
-    "RecommendationKind",
-    "Report",
+    "OptimizationRecommendation",
+    "OptimizationRule",
+    "PerformanceMetrics",
     "RunHooks",
     "RunResult",
     "StepContext",
     "TracingHooks",
     "VerifyResult",
-    "analyse",
+    "WorkflowOptimizer",
     "build_graph",
     "configure_logging",
     "load_workflow",

@@ -24,7 +24,7 @@ from state._expression_syntax import ALLOWED_FUNCTIONS, NAMESPACE_ROOTS, check_e
 from state._retry_policy import RetryPolicy
 from state._run_state import EnterpriseWorkflowState, StepResult
 from state._step import ApprovalConfig, Condition, WebhookConfig, WorkflowStep
-from state._workflow import AdvancedWorkflow, SlaTargets
+from state._workflow import AdvancedWorkflow, OptimizedFrom, SlaTargets
 
 __all__ = [
     "ALLOWED_FUNCTIONS",
@@ -41,6 +41,7 @@ __all__ = [
     "InvalidInputError",
     "MappingError",
     "OnTimeout",
+    "OptimizedFrom",
     "OrchestratorError",
     "RetryPolicy",
     "RunId",

@@ -147,6 +147,12 @@ def _check_type_specific(step: Mapping[str, Any], loc: _Located, top: set[str], 
         return
     if stype in _NEEDS_ACTION and not step.get("action") and not step.get("agent_capability"):
         add("action", f"{stype} step '{sid}' needs an `action` (or an `agent_capability`)")
+    if step.get("cacheable") is True and stype not in _NEEDS_ACTION:
+        add(
+            "cacheable",
+            f"only action steps can be cached, and '{sid}' is a {stype} step; "
+            "remove `cacheable` or mark the action steps inside it",
+        )
     if stype == "parallel" and not step.get("parallel_steps"):
         add("parallel_steps", f"parallel step '{sid}' has no `parallel_steps`; add children")
     if stype == "loop":
