@@ -19,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 import structlog
 from langgraph.runtime import Runtime
 
+from nodes._cache import StepCache
 from nodes._hooks import NO_HOOKS, RunHooks
 from policies import CircuitBreakers
 from state import ActionNotFoundError
@@ -85,6 +86,8 @@ class RunServices:
     control: Callable[[str], str | None] = field(default=lambda _run_id: None)
     """Reads a lifecycle request (`pause`, `cancel`, `cancel_compensate`) for a run, written
     by another process; checked at every step boundary."""
+    cache: StepCache | None = None
+    """Where `cacheable: true` steps keep their outputs (None: no caching)."""
 
 
 _DEFAULTS: dict[str, RunServices] = {}

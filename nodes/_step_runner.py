@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from langgraph.errors import GraphBubbleUp
 
+from nodes._cache import cache_key
 from nodes._outcome import StepOutcome
 from nodes._plain import to_plain
 from nodes._services import RunServices, StepContext, step_logger
@@ -55,6 +56,8 @@ class StepEnv:
     gate: asyncio.Semaphore | None = None
     """Caps concurrent action calls of a parallel container; held only while an action runs,
     so bookkeeping (hooks, audit, mappings) never occupies a slot."""
+    version: str | None = None
+    """Version of the workflow (set when a step of the task is cacheable)."""
 
     def policy_for(self, step: WorkflowStep) -> RetryPolicy:
         """The workflow policy overridden by the step's own fields."""
@@ -162,14 +165,24 @@ async def run_leaf(
             delay=delay,
         )
 
+    cache = services.cache if step.cacheable and env.version is not None else None
+    cache_id = ""
     try:
         check_inputs(step, inputs)
+        if cache is not None:
+            name = step.action or step.agent_capability or ""
+            cache_id = cache_key(env.workflow_id, str(env.version), name, inputs)
+            hit, cached = await asyncio.to_thread(cache.get, cache_id, services.clock())
+            if hit:
+                return _from_cache(step, env, outcome, cached, cache_id, cpu_start)
         output = to_plain(
             await call_with_retry(
                 attempt, policy, sleep=services.sleep, rng=services.rng, on_retry=on_retry
             )
         )
         outcome.context_updates = map_outputs(step.output_mapping, output)
+        if cache is not None:
+            await asyncio.to_thread(cache.put, cache_id, output, services.clock(), step.cache_ttl)
     except GraphBubbleUp:
         raise
     except Exception as exc:  # noqa: BLE001 -- any failure becomes data: a failed outcome
@@ -179,6 +192,21 @@ async def run_leaf(
     outcome.finished = services.clock()
     outcome.cpu_seconds = time.process_time() - cpu_start
     log.debug("step_completed", attempts=outcome.attempts)
+    return outcome
+
+
+def _from_cache(
+    step: WorkflowStep, env: StepEnv, outcome: StepOutcome, output: Any, key: str, cpu: float
+) -> StepOutcome:
+    """A completed outcome served from the step cache (no attempt made; audited)."""
+    env.services.hooks.on_cache_hit(
+        workflow_id=env.workflow_id, run_id=env.run_id, step_id=step.step_id, key=key
+    )
+    outcome.status, outcome.output = StepStatus.COMPLETED, output
+    outcome.context_updates = map_outputs(step.output_mapping, output)
+    outcome.reason = "served from the step cache"
+    outcome.finished = env.services.clock()
+    outcome.cpu_seconds = time.process_time() - cpu
     return outcome
 
 

@@ -107,6 +107,12 @@ class AuditHooks(RunHooks):
             error_type=kw.get("error_type"),
         )
 
+    def on_cache_hit(
+        self, *, workflow_id: str, run_id: str, step_id: str, key: str, **_: Any
+    ) -> None:
+        """`step_cache_hit`: the step's output came from the step cache (key included)."""
+        self._add(run_id, AuditEvent.STEP_CACHE_HIT, workflow_id, step_id=step_id, key=key)
+
     def on_route(
         self, *, workflow_id: str, run_id: str, step_id: str, targets: list[str], **kw: Any
     ) -> None:
@@ -196,6 +202,7 @@ _DEFERRED = frozenset(
         AuditEvent.STEP_SKIPPED,
         AuditEvent.STEP_RETRIED,
         AuditEvent.ROUTE_DECIDED,
+        AuditEvent.STEP_CACHE_HIT,
     }
 )
 """Events raised inside nodes, stored together when the node reports its chain head."""

@@ -38,6 +38,7 @@ from orchestrator._registry import ActionRegistry
 from orchestrator._rollback import rollback_point
 from orchestrator._run import RunResult
 from orchestrator._run_index import RunIndex
+from orchestrator._step_cache import open_step_cache
 from policies import CircuitBreakers
 from state import (
     ActionNotFoundError,
@@ -112,6 +113,8 @@ class EnterpriseWorkflowOrchestrator:
         )
         self._allow_hosts = _allow_hosts(hosts)
         self._http_transport = http_transport
+        self.step_cache = open_step_cache(self.checkpointer_url)
+        """Outputs of `cacheable: true` steps (a table in the run's SQLite file, or memory)."""
         self._services: dict[int, RunServices] = {}
         self._stack: AsyncExitStack | None = None
         self._saver: BaseCheckpointSaver[Any] | None = None
@@ -155,6 +158,7 @@ class EnterpriseWorkflowOrchestrator:
     async def aclose(self) -> None:
         """Close the database connections (reopened on the next call)."""
         await asyncio.to_thread(self.audit.ledger.flush)
+        self.step_cache.close()
         if self._stack is not None:
             await self._stack.aclose()
         self._stack = self._saver = self._graph = self._loop = None
@@ -191,6 +195,7 @@ class EnterpriseWorkflowOrchestrator:
                 http_transport=self._http_transport,
                 control=self._read_request,
                 hooks=self.hooks,
+                cache=self.step_cache,
             )
         return self._services[key]
 
