@@ -155,6 +155,7 @@ async def run_leaf(
         return result
 
     async def on_retry(*, attempt: int, error: BaseException, delay: float, **_: Any) -> None:
+        outcome.failed_attempts.append(type(error).__name__)
         log.warning("step_retry", attempt=attempt, error=str(error), delay=round(delay, 3))
         services.hooks.on_step_retry(
             workflow_id=env.workflow_id,

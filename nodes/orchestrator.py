@@ -18,6 +18,7 @@ from nodes._outcome import utc_iso
 from nodes._scheduler import node_for, plan, unhandled_failures
 from nodes._services import clock_of, control_of, hooks_of, step_logger
 from nodes._sla import SLA_FLAG, announce, run_breach
+from nodes._live import live_results, open_requests, pending_results
 from nodes._task import build_task
 from nodes.parallel_executor import execute
 from state import (
@@ -247,8 +248,15 @@ def _schedule(
         update["rollback_points"] = points
     dispatch: dict[str, Any] = {"current_steps": decision.ready}
     # write only what changed: every channel written is a row in the checkpoint's writes
-    if any(workflow.step(s).step_type is StepType.HUMAN_APPROVAL for s in decision.ready):
+    approvals = [s for s in decision.ready if workflow.step(s).step_type is StepType.HUMAN_APPROVAL]
+    if approvals:
         dispatch["decided_at"] = now  # the request time of the approvals dispatched now
+        dispatch["approval_requests"] = open_requests(state, workflow, approvals, run_id, now)
+    live = live_results(workflow, decision.ready, now)
+    if state.status is WorkflowStatus.INITIALIZING:
+        live = {**pending_results(workflow), **live}
+    if live:
+        dispatch["step_results"] = {**live, **update.get("step_results", {})}
     if state.status is not WorkflowStatus.RUNNING:
         dispatch["status"] = WorkflowStatus.RUNNING.value
     return {**update, **dispatch}

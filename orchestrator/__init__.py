@@ -4,6 +4,7 @@ from nodes import RunHooks, StepContext
 from orchestrator._audit import AuditLedger, VerifyResult
 from orchestrator._audit_hooks import AuditHooks
 from orchestrator._checkpointer import DEFAULT_DB
+from orchestrator._engine import AdvancedWorkflowEngine
 from orchestrator._facade import EnterpriseWorkflowOrchestrator
 from orchestrator._graph import build_graph
 from orchestrator._loader import load_workflow, workflow_schema
@@ -25,6 +26,7 @@ use_stdlib_logging()
 __all__ = [
     "DEFAULT_DB",
     "ActionRegistry",
+    "AdvancedWorkflowEngine",
     "AuditHooks",
     "AuditLedger",
     "DatabaseCollector",

@@ -34,6 +34,7 @@ from orchestrator._checkpointer import default_db, open_checkpointer, sqlite_pat
 from orchestrator._graph import build_graph
 from orchestrator._loader import load_workflow
 from orchestrator._metrics import MetricsCollector
+from orchestrator._options import RunSlots, apply_options, run_cap
 from orchestrator._registry import ActionRegistry
 from orchestrator._rollback import rollback_point
 from orchestrator._run import RunResult
@@ -70,7 +71,9 @@ class EnterpriseWorkflowOrchestrator:
 
     `config` keys: `failure_threshold` and `timeout` (circuit breakers, one per action name,
     shared by every run of this orchestrator), `max_retries` (retries of steps whose workflow
-    sets no `max_attempts`), `webhook_allow_hosts` (hosts webhooks may call).
+    sets no `max_attempts`), `webhook_allow_hosts` (hosts webhooks may call),
+    `max_concurrent_workflows` (runs executing at once in this orchestrator; extra runs wait
+    for a slot, they never fail).
 
     `orch.metrics` is a `MetricsCollector` on a registry of its own (pass `metrics=` to share
     one); serve it with `serve_metrics(orch.metrics.registry, port)`.
@@ -91,6 +94,7 @@ class EnterpriseWorkflowOrchestrator:
         metrics: MetricsCollector | None = None,
     ) -> None:
         self.config = dict(config or {})
+        self._slots = RunSlots(run_cap(self.config))
         self.metrics = metrics if metrics is not None else MetricsCollector()
         """Prometheus metrics of this orchestrator's runs, on `orch.metrics.registry`."""
         self.checkpointer_url = checkpointer or default_db()
@@ -260,9 +264,15 @@ class EnterpriseWorkflowOrchestrator:
         input_data: Mapping[str, Any] | None = None,
         *,
         run_id: str | None = None,
+        execution_options: Mapping[str, Any] | None = None,
     ) -> RunResult:
-        """Start a run and drive it until it finishes or waits (approval, pause)."""
-        workflow = self._prepare(workflow)
+        """Start a run and drive it until it finishes or waits (approval, pause).
+
+        `execution_options` override the definition for this run: `timeout`,
+        `max_parallel_steps`, `global_variables` (merged), and `run_id`.
+        """
+        workflow, option_run_id = apply_options(self._prepare(workflow), execution_options)
+        run_id = run_id or option_run_id
         if input_data is not None and not isinstance(input_data, Mapping):
             raise InvalidInputError(
                 f"input_data must be a JSON object (a mapping), got {type(input_data).__name__}"
@@ -282,18 +292,20 @@ class EnterpriseWorkflowOrchestrator:
     async def _drive(self, run_id: str, workflow: AdvancedWorkflow, payload: Any) -> RunResult:
         """Run the graph for `run_id` from `payload` (input, None, or a resume Command)."""
         graph = await self._open()
-        await asyncio.to_thread(self.index.acquire, run_id)
-        try:
-            # "sync": a superstep's checkpoint is on disk before the next superstep starts, so
-            # a crash never loses a step that finished (LangGraph's default is "async")
-            await graph.ainvoke(
-                payload,
-                self._config(run_id, workflow),
-                context=self._services_for(workflow),
-                durability="sync",
-            )
-        finally:
-            await asyncio.to_thread(self.index.release, run_id)
+        async with self._slots.slot():  # max_concurrent_workflows: wait for a free slot
+            await asyncio.to_thread(self.index.acquire, run_id)
+            try:
+                # "sync": a superstep's checkpoint is on disk before the next superstep
+                # starts, so a crash never loses a step that finished (LangGraph's default
+                # is "async")
+                await graph.ainvoke(
+                    payload,
+                    self._config(run_id, workflow),
+                    context=self._services_for(workflow),
+                    durability="sync",
+                )
+            finally:
+                await asyncio.to_thread(self.index.release, run_id)
         run = await self.status(run_id)
         if run.status is WorkflowStatus.PAUSED and (await self._rollback_due(run_id)):
             run = await self._restore(run_id, workflow)

@@ -35,6 +35,9 @@ RUN_BUCKETS = (0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86
 STEP_BUCKETS = (0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 """Step durations: from in-process functions to slow remote calls."""
 
+COMPLEXITY_BUCKETS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0)
+"""Decision complexity: steps plus edges, from one-step workflows to large graphs."""
+
 _FINISHED = frozenset(s.value for s in WorkflowStatus if s.is_terminal)
 
 SHUTDOWN_POLL_SECONDS = 0.05
@@ -121,6 +124,13 @@ class MetricsCollector(RunHooks):
             ["workflow", "strategy"],
             registry=r,
         )
+        self.decision_complexity = Histogram(
+            "orchestrator_decision_complexity",
+            "Complexity score (steps plus dependency edges) of the workflow at each decision.",
+            ["workflow"],
+            buckets=COMPLEXITY_BUCKETS,
+            registry=r,
+        )
         self.sla_breaches = Counter(
             "orchestrator_sla_breaches", "SLA targets missed.", ["workflow"], registry=r
         )
@@ -148,9 +158,22 @@ class MetricsCollector(RunHooks):
             for key in [k for k in self._pending if k[0] == run_id]:
                 self.approvals_pending.labels(workflow=self._pending.pop(key)).dec()
 
-    def on_decision(self, *, workflow_id: str, strategy: str, **_: Any) -> None:
+    def on_decision(
+        self, *, workflow_id: str, strategy: str, complexity: float = 0.0, **_: Any
+    ) -> None:
         """Count a scheduling decision by strategy."""
+        self.record_orchestration_decision(workflow_id, strategy, complexity)
+
+    def record_orchestration_decision(
+        self, workflow_id: str, strategy: str, complexity: float
+    ) -> None:
+        """Count a decision (`strategy`: a step type, `parallel` or `mixed`) and observe the
+        workflow's complexity score.
+
+            MetricsCollector().record_orchestration_decision("loan", "parallel", 12.0)
+        """
         self.decisions.labels(workflow=workflow_id, strategy=strategy).inc()
+        self.decision_complexity.labels(workflow=workflow_id).observe(max(0.0, complexity))
 
     def on_step(
         self,

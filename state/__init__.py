@@ -21,7 +21,7 @@ from state._errors import (
     WorkflowTimeoutError,
 )
 from state._expression_syntax import ALLOWED_FUNCTIONS, NAMESPACE_ROOTS, check_expression
-from state._retry_policy import RetryPolicy
+from state._retry_policy import BackoffStrategy, RetryPolicy
 from state._run_state import EnterpriseWorkflowState, StepResult
 from state._step import ApprovalConfig, Condition, WebhookConfig, WorkflowStep
 from state._workflow import AdvancedWorkflow, OptimizedFrom, SlaTargets
@@ -32,6 +32,7 @@ __all__ = [
     "ActionNotFoundError",
     "AdvancedWorkflow",
     "ApprovalConfig",
+    "BackoffStrategy",
     "CheckpointerError",
     "CircuitOpenError",
     "Condition",
