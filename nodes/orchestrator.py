@@ -14,11 +14,11 @@ from langgraph.runtime import Runtime
 
 from nodes._compensation import compensation_plan
 from nodes._definition import fingerprint, per_workflow, workflow_from_state
+from nodes._live import live_results, open_requests, pending_results
 from nodes._outcome import utc_iso
 from nodes._scheduler import node_for, plan, unhandled_failures
 from nodes._services import clock_of, control_of, hooks_of, step_logger
 from nodes._sla import SLA_FLAG, announce, run_breach
-from nodes._live import live_results, open_requests, pending_results
 from nodes._task import build_task
 from nodes.parallel_executor import execute
 from state import (
