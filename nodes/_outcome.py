@@ -75,10 +75,19 @@ class StepOutcome:
         return out
 
 
-def report(outcome: StepOutcome, hooks: RunHooks, *, workflow_id: str, run_id: str) -> None:
-    """Tell the hooks about `outcome` and every nested outcome."""
+def report(
+    outcome: StepOutcome,
+    hooks: RunHooks,
+    *,
+    workflow_id: str,
+    run_id: str,
+    unmetered: frozenset[str] = frozenset(),
+) -> None:
+    """Tell the hooks about `outcome` and every nested outcome (`metrics_enabled` is false
+    for the steps in `unmetered`)."""
     for item in outcome.flatten():
         hooks.on_step(
+            metrics_enabled=item.step_id not in unmetered,
             workflow_id=workflow_id,
             run_id=run_id,
             step_id=item.step_id,

@@ -20,7 +20,13 @@ from nodes._outcome import StepOutcome
 from nodes._plain import to_plain
 from nodes._services import RunServices, StepContext, step_logger
 from nodes._webhook import call_webhook, resolve_url
-from policies import call_with_retry, is_control_flow, map_outputs, run_with_timeout
+from policies import (
+    call_with_retry,
+    is_control_flow,
+    map_outputs,
+    resolve_path,
+    run_with_timeout,
+)
 from state import (
     CircuitOpenError,
     InvalidInputError,
@@ -120,6 +126,7 @@ async def run_leaf(
             attempt=number,
             idempotency_key=key,
             logger=log,
+            metrics=metric_sink(step, env) if step.custom_metrics else None,
         )
         if step.step_type is StepType.WEBHOOK and step.webhook is not None:
             url = resolve_url(step.webhook, namespace or {})
@@ -182,6 +189,7 @@ async def run_leaf(
             )
         )
         outcome.context_updates = map_outputs(step.output_mapping, output)
+        record_output_metrics(step, env, output)
         if cache is not None:
             await asyncio.to_thread(cache.put, cache_id, output, services.clock(), step.cache_ttl)
     except GraphBubbleUp:
@@ -194,6 +202,50 @@ async def run_leaf(
     outcome.cpu_seconds = time.process_time() - cpu_start
     log.debug("step_completed", attempts=outcome.attempts)
     return outcome
+
+
+METRIC_KINDS = frozenset({"gauge", "counter", "histogram"})
+"""`custom_metrics` values that name a kind (anything else is a path over the output)."""
+
+
+def metric_sink(step: WorkflowStep, env: StepEnv) -> Any:
+    """The `ctx.metrics` of a step: sets the series it declares, refuses the others."""
+
+    def record(name: str, value: float) -> None:
+        kind = step.custom_metrics.get(name)
+        if kind is None:
+            declared = ", ".join(sorted(step.custom_metrics)) or "none"
+            raise InvalidInputError(
+                f"step '{step.step_id}' records metric '{name}' but declares only {declared}; "
+                f"add '{name}' to its custom_metrics"
+            )
+        env.services.hooks.on_custom_metric(
+            workflow_id=env.workflow_id,
+            run_id=env.run_id,
+            step_id=step.step_id,
+            name=name,
+            kind=kind if kind in METRIC_KINDS else "gauge",
+            value=float(value),
+        )
+
+    return record
+
+
+def record_output_metrics(step: WorkflowStep, env: StepEnv, output: Any) -> None:
+    """Set the gauges a step declares as `{name: path}` from its output (numbers only)."""
+    for name, spec in step.custom_metrics.items():
+        if spec in METRIC_KINDS:
+            continue
+        value = resolve_path(spec, output)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            env.services.hooks.on_custom_metric(
+                workflow_id=env.workflow_id,
+                run_id=env.run_id,
+                step_id=step.step_id,
+                name=name,
+                kind="gauge",
+                value=float(value),
+            )
 
 
 def _from_cache(

@@ -87,6 +87,7 @@ async def orchestrator(
             kind = workflow.step(sid).step_type.value
             hooks.on_step(
                 **ids,
+                metrics_enabled=workflow.step(sid).metrics_enabled,
                 step_id=sid,
                 step_type=kind,
                 status="skipped",

@@ -32,6 +32,7 @@ from orchestrator._audit import VerifyResult
 from orchestrator._audit_hooks import with_audit
 from orchestrator._checkpointer import default_db, open_checkpointer, sqlite_path
 from orchestrator._graph import build_graph
+from orchestrator._live_steps import LiveSteps
 from orchestrator._loader import load_workflow
 from orchestrator._metrics import MetricsCollector
 from orchestrator._options import RunSlots, apply_options, run_cap
@@ -101,7 +102,8 @@ class EnterpriseWorkflowOrchestrator:
         # compliance is not optional: every orchestrator audits (with the caller's AuditHooks
         # when it passed one, else a ledger in the checkpointer's database)
         members, self.audit = with_audit(hooks, self.checkpointer_url)
-        self.hooks = CompositeHooks([self.metrics, *members])
+        self._live = LiveSteps()
+        self.hooks = CompositeHooks([self.metrics, self._live, *members])
         self.registry = registry
         self._breakers = CircuitBreakers(
             failure_threshold=int(self.config.get("failure_threshold", 5)),
@@ -346,6 +348,8 @@ class EnterpriseWorkflowOrchestrator:
         executing = self.index.executing_elsewhere(run_id)
         if request == "pause" and not executing and not run.status.is_terminal:
             run = replace(run, status=WorkflowStatus.PAUSED)
+        if not run.status.is_terminal:
+            run = replace(run, step_results=self._live.overlay(run_id, run.step_results))
         await asyncio.to_thread(
             self.index.record,
             run_id,

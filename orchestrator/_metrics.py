@@ -24,7 +24,7 @@ from prometheus_client.registry import Collector
 
 from nodes import RunHooks
 from orchestrator._watch import refreshed_runs
-from state import WorkflowStatus
+from state import InvalidInputError, WorkflowStatus
 
 CIRCUIT_STATE_VALUES = {"closed": 0.0, "half_open": 1.0, "open": 2.0}
 """`orchestrator_circuit_breaker_state` values by breaker state."""
@@ -137,6 +137,7 @@ class MetricsCollector(RunHooks):
         self._lock = threading.Lock()
         self._active: dict[str, str] = {}
         self._pending: dict[tuple[str, str], str] = {}
+        self._custom: dict[str, tuple[str, Gauge | Counter | Histogram]] = {}
 
     def on_run_started(self, *, workflow_id: str, run_id: str, **_: Any) -> None:
         """Count the run and mark it active."""
@@ -182,14 +183,52 @@ class MetricsCollector(RunHooks):
         step_type: str,
         status: str,
         duration: float,
+        metrics_enabled: bool = True,
         **_: Any,
     ) -> None:
-        """Count the outcome; observe the duration of steps that ran."""
+        """Count the outcome; observe the duration of steps that ran (nothing for a step with
+        `metrics_enabled: false`)."""
+        if not metrics_enabled:
+            return
         self.step_outcomes.labels(workflow=workflow_id, step_type=step_type, outcome=status).inc()
         if status != "skipped":
             self.step_duration.labels(workflow=workflow_id, step_type=step_type).observe(
                 max(0.0, duration)
             )
+
+    def on_custom_metric(
+        self, *, workflow_id: str, step_id: str, name: str, kind: str, value: float, **_: Any
+    ) -> None:
+        """Set, add to or observe a step's custom series `name{workflow, step}`."""
+        metric = self._custom_metric(name, kind)
+        series = metric.labels(workflow=workflow_id, step=step_id)
+        if isinstance(series, Gauge):
+            series.set(value)
+        elif isinstance(series, Counter):
+            series.inc(max(0.0, value))
+        else:
+            series.observe(value)
+
+    def _custom_metric(self, name: str, kind: str) -> Gauge | Counter | Histogram:
+        with self._lock:
+            known = self._custom.get(name)
+            if known is not None:
+                if known[0] != kind:
+                    raise InvalidInputError(
+                        f"custom metric '{name}' is a {known[0]} already; a step declares it "
+                        f"as a {kind}: use one kind per name, or another name"
+                    )
+                return known[1]
+            doc, labels = f"Custom metric {name} set by steps.", ["workflow", "step"]
+            metric: Gauge | Counter | Histogram
+            if kind == "counter":
+                metric = Counter(name, doc, labels, registry=self.registry)
+            elif kind == "histogram":
+                metric = Histogram(name, doc, labels, registry=self.registry)
+            else:
+                metric = Gauge(name, doc, labels, registry=self.registry)
+            self._custom[name] = (kind, metric)
+            return metric
 
     def on_step_retry(self, *, workflow_id: str, **_: Any) -> None:
         """Count a retry."""
