@@ -78,7 +78,7 @@ async def orchestrator(
         "run_id": update.get("run_id", state.run_id),
     }
     if state.status is WorkflowStatus.INITIALIZING and update.get("status") == "running":
-        hooks.on_run_started(**ids)
+        hooks.on_run_started(**ids, **_optimization(state, update))
     if skipped := update.get("skipped_steps"):
         workflow = workflow_from_state(
             state.workflow, update.get("workflow_key") or state.workflow_key or None
@@ -115,6 +115,18 @@ async def orchestrator(
     if update and (head := hooks.head(ids["run_id"])) is not None:
         update["audit_head"] = head
     return update
+
+
+def _optimization(state: EnterpriseWorkflowState, update: dict[str, Any]) -> dict[str, Any]:
+    """With `optimization_enabled`, the version a run uses and what it was optimized from."""
+    workflow = workflow_from_state(state.workflow, update.get("workflow_key") or None)
+    if not workflow.optimization_enabled:
+        return {}
+    origin = workflow.optimized_from
+    return {
+        "version": workflow.version,
+        "optimized_from": origin.model_dump(mode="json") if origin is not None else None,
+    }
 
 
 def _runs_inline(state: EnterpriseWorkflowState, update: dict[str, Any], step_id: str) -> bool:

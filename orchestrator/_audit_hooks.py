@@ -53,9 +53,16 @@ class AuditHooks(RunHooks):
             defer=event in _DEFERRED,
         )
 
-    def on_run_started(self, *, workflow_id: str, run_id: str, **_: Any) -> None:
-        """`run_started`."""
-        self._add(run_id, AuditEvent.RUN_STARTED, workflow_id)
+    def on_run_started(self, *, workflow_id: str, run_id: str, **kw: Any) -> None:
+        """`run_started`; with `optimization_enabled`, the `version` the run uses and the
+        `optimized_from` record of an optimized definition."""
+        self._add(
+            run_id,
+            AuditEvent.RUN_STARTED,
+            workflow_id,
+            version=kw.get("version"),
+            optimized_from=kw.get("optimized_from"),
+        )
 
     def on_run_finished(
         self, *, workflow_id: str, run_id: str, status: str, duration: float, **_: Any
