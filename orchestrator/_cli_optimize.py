@@ -2,9 +2,10 @@
 
 `optimize [--workflow ID] [--apply OUT.yaml] [--verify] [--json]` analyses the version of each
 workflow that its newest run used. `--apply` writes the definition with every applicable
-recommendation made (one workflow: name it with `--workflow` when the database holds
-several); `--verify` compares the measured makespan of optimized versions with their
-prediction. It exits 0: advice is not a failure, and an empty database simply has none.
+recommendation up to `--max-risk` (default low) made (one workflow: name it with `--workflow`
+when the database holds several); `--verify` compares the measured makespan of optimized
+versions with their prediction. It exits 0: advice is not a failure, and an empty database
+simply has none.
 `--json` prints one object: `workflows` (each with `metrics` and `recommendations`),
 `recommendations` (all of them), and `applied` / `verification` when asked for.
 """
@@ -21,7 +22,12 @@ from typing import Any
 import yaml
 
 from orchestrator._cli_observe import format_duration
-from orchestrator.optimizer import OptimizationRecommendation, Verification, WorkflowOptimizer
+from orchestrator.optimizer import (
+    Level,
+    OptimizationRecommendation,
+    Verification,
+    WorkflowOptimizer,
+)
 from state import AdvancedWorkflow, InvalidInputError
 
 EXIT_OK = 0
@@ -37,6 +43,12 @@ def add_commands(add: AddCommand) -> None:
     p.add_argument("--apply", metavar="OUT.yaml", help="write the optimized definition here")
     p.add_argument(
         "--verify", action="store_true", help="compare optimized versions with their prediction"
+    )
+    p.add_argument(
+        "--max-risk",
+        choices=[level.value for level in Level],
+        default=Level.LOW.value,
+        help="with --apply: apply recommendations up to this risk (default: low)",
     )
 
 
@@ -58,7 +70,8 @@ async def _optimize(args: argparse.Namespace) -> dict[str, Any]:
             )
             out["recommendations"] += [r.to_json() for r in recs]
         if getattr(args, "apply", None):
-            out["applied"] = _apply(opt, analysed, Path(args.apply), args.workflow)
+            limit = Level(getattr(args, "max_risk", Level.LOW.value))
+            out["applied"] = _apply(opt, analysed, Path(args.apply), args.workflow, limit)
         if getattr(args, "verify", False):
             out["verification"] = [v.to_json() for v in await opt.verify(args.workflow)]
     return out
@@ -69,6 +82,7 @@ def _apply(
     analysed: list[tuple[AdvancedWorkflow, list[OptimizationRecommendation]]],
     path: Path,
     workflow_id: str | None,
+    max_risk: Level,
 ) -> dict[str, Any]:
     if len(analysed) != 1:
         which = ", ".join(wf.workflow_id for wf, _ in analysed) or "none"
@@ -78,7 +92,8 @@ def _apply(
             "choose one with --workflow ID"
         )
     wf, recs = analysed[0]
-    usable = [r for r in recs if r.applicable]
+    order = list(Level)
+    usable = [r for r in recs if r.applicable and order.index(r.risk) <= order.index(max_risk)]
     if not usable:
         return {"path": None, "recommendations": [], "version": wf.version}
     faster = opt.apply(wf, usable)
@@ -113,7 +128,10 @@ def render(out: dict[str, Any], db: str, workflow_id: str | None = None) -> str:
     if "applied" in out:
         applied = out["applied"]
         if applied["path"] is None:
-            lines.append("nothing to apply: no recommendation has machine-applicable changes")
+            lines.append(
+                "nothing to apply: no recommendation within --max-risk has machine-applicable "
+                "changes"
+            )
         else:
             lines.append(
                 f"wrote {applied['path']}: {applied['workflow_id']} version "
