@@ -119,3 +119,19 @@ async def test_without_runs_it_says_so_and_exits_0(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("no runs recorded yet in ")
     assert not (tmp_path / "runs.sqlite").exists()
+
+
+async def test_nightly_report_example_is_recommended_its_parallel_schedule(db_url: str) -> None:
+    """The README's example: three runs give one low-risk parallelization recommendation."""
+    from orchestrator import WorkflowOptimizer
+
+    workflow = load_workflow("examples/nightly_report/workflow.yaml")
+    orch = EnterpriseWorkflowOrchestrator(checkpointer=db_url)
+    for day in ("2026-11-26", "2026-11-27"):
+        run = await orch.execute_workflow(workflow, {"day": day})
+        assert run.status is WorkflowStatus.COMPLETED, run.error
+    opt = WorkflowOptimizer(orch)
+    (rec,) = await opt.recommend(workflow)
+    assert (rec.type.value, rec.risk.value) == ("parallelization", "low")
+    assert opt.apply(workflow, [rec]).step("summary").dependencies == ["sales", "stock", "web"]
+    await orch.aclose()

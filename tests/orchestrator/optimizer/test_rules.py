@@ -193,3 +193,41 @@ async def test_user_rules_run_with_the_built_in_ones_by_priority() -> None:
         ("sla:w:*:mine", 10),
         ("parallelization:w:*", 9),
     ]
+
+
+async def test_step_close_to_its_timeout_gets_a_higher_timeout() -> None:
+    """p95 above 80 % of the timeout: raise it to twice the p99."""
+    wf = _wf({"step_id": "s", "action": "x", "timeout": 10})
+    runs = [crafted_run({"s": t}) for t in (8.5, 9.0)]
+    (rec,) = _of(await _recs(wf, runs), RecommendationType.TIMEOUT)
+    assert rec.specific_changes[0]["to"] == 18.0
+
+
+async def test_flaky_step_is_reported() -> None:
+    """More than 1.5 attempts per execution on average is flaky (advice only)."""
+    wf = _wf({"step_id": "s", "action": "x"})
+    runs = [crafted_run({"s": 1.0}, results={"s": {"attempts": 2}}) for _ in range(2)]
+    (rec,) = [r for r in await _recs(wf, runs) if r.id.endswith(":flaky")]
+    assert (rec.evidence["mean_attempts"], rec.applicable) == (2.0, False)
+
+
+async def test_sla_breaches_are_reported() -> None:
+    """Runs flagged `sla_breached` give one workflow-wide recommendation with the count."""
+    wf = _wf({"step_id": "s", "action": "x"})
+    runs = [crafted_run({"s": 1.0}, compliance_flags=f) for f in (["sla_breached"], [])]
+    (rec,) = _of(await _recs(wf, runs), RecommendationType.SLA)
+    assert (rec.step_id, rec.evidence["runs_flagged"]) == (None, 1)
+
+
+async def test_a_branch_never_taken_is_reported() -> None:
+    """A conditional target skipped as `branch not taken` in five runs is reported."""
+    wf = _wf(
+        {"step_id": "pick", "step_type": "conditional",
+         "conditions": [{"if": "input.big", "then": ["big"]}, {"else": ["small"]}]},
+        {"step_id": "big", "action": "x"},
+        {"step_id": "small", "action": "x"},
+    )  # fmt: skip
+    skipped = {"status": "skipped", "reason": "branch not taken by conditional 'pick'"}
+    runs = [crafted_run({"pick": 0.0, "small": 1.0}, results={"big": skipped})] * 5
+    (rec,) = _of(await _recs(wf, runs), RecommendationType.ROUTING)
+    assert (rec.step_id, rec.evidence) == ("big", {"conditional": "pick", "runs": 5})
