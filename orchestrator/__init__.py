@@ -3,7 +3,6 @@
 from nodes import RunHooks, StepContext
 from orchestrator._audit import AuditLedger, VerifyResult
 from orchestrator._audit_hooks import AuditHooks
-from orchestrator._checkpointer import DEFAULT_DB
 from orchestrator._engine import AdvancedWorkflowEngine
 from orchestrator._facade import EnterpriseWorkflowOrchestrator
 from orchestrator._graph import build_graph
@@ -20,6 +19,7 @@ from orchestrator.optimizer import (
     PerformanceMetrics,
     WorkflowOptimizer,
 )
+from orchestrator.storage import DEFAULT_DB
 
 use_stdlib_logging()
 

@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from orchestrator._checkpointer import sqlite_path
+from orchestrator.storage import sqlite_path
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS orchestrator_step_cache (

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from orchestrator._checkpointer import sqlite_path
 from orchestrator._run import RunResult
+from orchestrator.storage import sqlite_path
 from state import InvalidInputError, WorkflowStatus
 
 if TYPE_CHECKING:
