@@ -26,6 +26,11 @@ from state import AdvancedWorkflow, StepStatus, WorkflowStatus
 BUSINESS_OUTCOMES = frozenset({"ApprovalRejectedError", "ApprovalTimeoutError"})
 """Error types that record a decision, not a malfunction."""
 
+_FINISHED = frozenset(
+    {StepStatus.COMPLETED.value, StepStatus.FAILED.value, StepStatus.SKIPPED.value}
+)
+"""Step statuses that say how a step ended (a failed run leaves later steps `pending`)."""
+
 MIN_RUNS = 2
 """Fewer runs than this give empty metrics with a note."""
 
@@ -213,7 +218,11 @@ def _executed(result: dict[str, Any]) -> bool:
 
 
 def _step(step_id: str, runs: list[RunRecord]) -> StepPerformance | None:
-    pairs = [(run, run.step_results[step_id]) for run in runs if step_id in run.step_results]
+    pairs = [
+        (run, result)
+        for run in runs
+        if (result := run.step_results.get(step_id, {})).get("status") in _FINISHED
+    ]
     if not pairs:
         return None
     done = [(run, r) for run, r in pairs if _executed(r)]

@@ -196,3 +196,18 @@ async def test_score_of_sequential_independent_steps_reflects_the_wasted_time() 
     assert slow.critical_path_seconds == pytest.approx(1.0)
     assert slow.optimization_score == pytest.approx(85.0)
     assert fast.optimization_score == 100.0
+
+
+async def test_steps_a_failed_run_never_reached_are_not_counted() -> None:
+    """`pending` entries left by a run that failed early are neither runs nor skips."""
+    failed = {"a": {"status": "failed", "error_type": "IOError"}, "b": {"status": "pending"}}
+    runs = [
+        crafted_run({"a": 1.0, "b": 1.0}),
+        crafted_run({"a": 1.0}, results=failed, status="failed"),
+    ]
+    m = await WorkflowOptimizer(checkpointer="memory").analyze_workflow_performance(
+        FOUR, history=runs
+    )
+    b = m.step_performance["b"]
+    assert (b.runs, b.executed, b.skip_rate) == (1, 1, 0.0)
+    assert m.error_rate == 0.5
