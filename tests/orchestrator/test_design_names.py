@@ -244,3 +244,15 @@ async def test_error_counts_count_every_failed_attempt() -> None:
     run = await orch.execute_workflow(_one_step(), {})
     assert run.status is WorkflowStatus.COMPLETED
     assert run.error_counts == {"ConnectionError": 2}
+
+
+async def test_engine_honours_max_concurrent_workflows() -> None:
+    """An engine configured with a cap of 1 runs concurrent calls one after another."""
+    log: list[str] = []
+    engine = AdvancedWorkflowEngine(
+        _registry(log), config={"max_concurrent_workflows": 1}, checkpointer="memory"
+    )
+    wf = _one_step(input_mapping={"n": "input.n"})
+    outs = await asyncio.gather(*(engine.execute_workflow(wf, {"n": n}) for n in range(2)))
+    assert [o["status"] for o in outs] == ["completed", "completed"]
+    assert [entry.split()[0] for entry in log] == ["start", "end", "start", "end"]

@@ -139,7 +139,7 @@ def test_only_one_of_many_concurrent_acquirers_gets_the_lease(any_db: str) -> No
         for _ in range(8)
     ]
     time.sleep(2.0)
-    open(go, "w").close()  # noqa: SIM115 -- a marker file, closed at once
+    open(go, "w").close()
     try:
         outputs = [p.communicate(timeout=60)[0].strip() for p in procs]
     finally:
