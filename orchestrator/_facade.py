@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -307,6 +308,11 @@ class EnterpriseWorkflowOrchestrator:
                     "continue it or choose another run id"
                 )
             payload = {"workflow": workflow.to_data(), "context": dict(input_data or {})}
+            # listed at once (`orchestrator runs`), before its first checkpoint lands
+            now = self._clock()
+            started = datetime.fromtimestamp(now, UTC).isoformat()
+            row = {"workflow_id": workflow.workflow_id, "status": "running", "started_at": started}
+            await asyncio.to_thread(self.index.record, run_id, row, now)
             return await self._drive(run_id, workflow, payload)
 
     def _owning(self, run_id: str, what: str) -> Any:
