@@ -32,12 +32,15 @@ from orchestrator._approvals import choose_request, decision, expired
 from orchestrator._audit import VerifyResult
 from orchestrator._audit_hooks import with_audit
 from orchestrator._graph import build_graph
+from orchestrator._live_steps import LiveSteps
 from orchestrator._loader import load_workflow
 from orchestrator._metrics import MetricsCollector
+from orchestrator._options import RunSlots, apply_options, run_cap
 from orchestrator._ownership import lease_ttl, owning
 from orchestrator._registry import ActionRegistry
 from orchestrator._rollback import rollback_point
 from orchestrator._run import RunResult
+from orchestrator._step_cache import open_step_cache
 from orchestrator.storage import (
     Backend,
     RunStore,
@@ -80,7 +83,9 @@ class EnterpriseWorkflowOrchestrator:
     `config` keys: `failure_threshold` and `timeout` (circuit breakers, one per action name,
     shared by every run of this orchestrator), `max_retries` (retries of steps whose workflow
     sets no `max_attempts`), `webhook_allow_hosts` (hosts webhooks may call), `lease_ttl`
-    (seconds a run's lease outlives a silent owner; default 30 or `$ORCHESTRATOR_LEASE_TTL`).
+    (seconds a run's lease outlives a silent owner; default 30 or `$ORCHESTRATOR_LEASE_TTL`),
+    `max_concurrent_workflows` (runs executing at once in this orchestrator; extra runs wait
+    for a slot, they never fail).
 
     Every call that advances a run (`execute_workflow`, `resume`, `approve`, `reject`,
     `cancel`, `rollback`, `sweep`) first takes the run's lease in the database, so exactly one
@@ -106,13 +111,15 @@ class EnterpriseWorkflowOrchestrator:
         metrics: MetricsCollector | None = None,
     ) -> None:
         self.config = dict(config or {})
+        self._slots = RunSlots(run_cap(self.config))
         self.metrics = metrics if metrics is not None else MetricsCollector()
         """Prometheus metrics of this orchestrator's runs, on `orch.metrics.registry`."""
         self.checkpointer_url = checkpointer or default_db()
         # compliance is not optional: every orchestrator audits (with the caller's AuditHooks
         # when it passed one, else a ledger in the checkpointer's database)
         members, self.audit = with_audit(hooks, self.checkpointer_url)
-        self.hooks = CompositeHooks([self.metrics, *members])
+        self._live = LiveSteps()
+        self.hooks = CompositeHooks([self.metrics, self._live, *members])
         self.registry = registry
         self._breakers = CircuitBreakers(
             failure_threshold=int(self.config.get("failure_threshold", 5)),
@@ -128,6 +135,8 @@ class EnterpriseWorkflowOrchestrator:
         )
         self._allow_hosts = _allow_hosts(hosts)
         self._http_transport = http_transport
+        self.step_cache = open_step_cache(self.checkpointer_url)
+        """Outputs of `cacheable: true` steps (a table in the run's SQLite file, or memory)."""
         self._services: dict[int, RunServices] = {}
         self._stack: AsyncExitStack | None = None
         self._saver: BaseCheckpointSaver[Any] | None = None
@@ -170,6 +179,7 @@ class EnterpriseWorkflowOrchestrator:
     async def aclose(self) -> None:
         """Close the database connections (reopened on the next call)."""
         await asyncio.to_thread(self.audit.ledger.flush)
+        self.step_cache.close()
         if self._stack is not None:
             await self._stack.aclose()
         self._stack = self._saver = self._graph = self._loop = None
@@ -210,6 +220,7 @@ class EnterpriseWorkflowOrchestrator:
                 http_transport=self._http_transport,
                 control=self._read_request,
                 hooks=self.hooks,
+                cache=self.step_cache,
             )
         return self._services[key]
 
@@ -274,9 +285,15 @@ class EnterpriseWorkflowOrchestrator:
         input_data: Mapping[str, Any] | None = None,
         *,
         run_id: str | None = None,
+        execution_options: Mapping[str, Any] | None = None,
     ) -> RunResult:
-        """Start a run and drive it until it finishes or waits (approval, pause)."""
-        workflow = self._prepare(workflow)
+        """Start a run and drive it until it finishes or waits (approval, pause).
+
+        `execution_options` override the definition for this run: `timeout`,
+        `max_parallel_steps`, `global_variables` (merged), and `run_id`.
+        """
+        workflow, option_run_id = apply_options(self._prepare(workflow), execution_options)
+        run_id = run_id or option_run_id
         if input_data is not None and not isinstance(input_data, Mapping):
             raise InvalidInputError(
                 f"input_data must be a JSON object (a mapping), got {type(input_data).__name__}"
@@ -307,14 +324,15 @@ class EnterpriseWorkflowOrchestrator:
 
         The caller holds the run's lease (`_owning`)."""
         graph = await self._open()
-        # "sync": a superstep's checkpoint is on disk before the next superstep starts, so
-        # a crash never loses a step that finished (LangGraph's default is "async")
-        await graph.ainvoke(
-            payload,
-            self._config(run_id, workflow),
-            context=self._services_for(workflow),
-            durability="sync",
-        )
+        async with self._slots.slot():  # max_concurrent_workflows: wait for a free slot
+            # "sync": a superstep's checkpoint is on disk before the next superstep starts,
+            # so a crash never loses a step that finished (LangGraph's default is "async")
+            await graph.ainvoke(
+                payload,
+                self._config(run_id, workflow),
+                context=self._services_for(workflow),
+                durability="sync",
+            )
         run = await self.status(run_id)
         if run.status is WorkflowStatus.PAUSED and (await self._rollback_due(run_id)):
             run = await self._restore(run_id, workflow)
@@ -356,6 +374,8 @@ class EnterpriseWorkflowOrchestrator:
             owned = await asyncio.to_thread(self.index.leases.live, run_id)
             if owned is None:
                 run = replace(run, status=WorkflowStatus.PAUSED)
+        if not run.status.is_terminal:
+            run = replace(run, step_results=self._live.overlay(run_id, run.step_results))
         await asyncio.to_thread(
             self.index.record,
             run_id,
