@@ -50,6 +50,7 @@ from orchestrator.storage import (
     safe_url,
     sqlite_path,
 )
+from orchestrator.workers import _detached as detached
 from policies import CircuitBreakers
 from state import (
     ActionNotFoundError,
@@ -144,6 +145,8 @@ class EnterpriseWorkflowOrchestrator:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._index: RunStore | None = None
         self._lease_ttl = lease_ttl(self.config.get("lease_ttl"))
+        self._executes_detached = False  # True in workers: detached runs execute here
+        self._draining = False  # True while a worker drains: runs stop at the next boundary
         self._opening: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         self._no_actions = ActionRegistry()
         self._last_to = ""
@@ -232,6 +235,8 @@ class EnterpriseWorkflowOrchestrator:
         self.hooks.hooks.append(hooks)
 
     def _read_request(self, run_id: str) -> str | None:
+        if self._draining:  # a worker shutting down: stop at this boundary, another continues
+            return "pause"
         return self._index.pending_request(run_id) if self._index is not None else None
 
     @staticmethod
@@ -366,9 +371,51 @@ class EnterpriseWorkflowOrchestrator:
         workflow = workflow_from_state(values["workflow"], values.get("workflow_key") or None)
         return snapshot, RunResult.from_snapshot(run_id, snapshot), workflow
 
+    async def submit(
+        self,
+        workflow: AdvancedWorkflow | Mapping[str, Any] | str | Path,
+        input_data: Mapping[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
+    ) -> RunResult:
+        """Queue a run for workers (`orchestrator worker`, Postgres only); status `pending`.
+
+        Its approvals, resume, rollback and cancel then queue continuations too; `wait`
+        blocks until it settles."""
+        workflow = self._prepare(workflow)
+        if input_data is not None and not isinstance(input_data, Mapping):
+            raise InvalidInputError(
+                f"input_data must be a JSON object (a mapping), got {type(input_data).__name__}"
+            )
+        self.check_actions(workflow)
+        return await detached.submit(self, workflow, dict(input_data or {}), run_id)
+
+    async def wait(
+        self, run_id: str, *, timeout: float | None = None, interval: float = 0.2
+    ) -> RunResult:
+        """Block until the run is neither pending nor running (or `timeout` passes)."""
+        return await detached.wait(self, run_id, timeout=timeout, interval=interval)
+
+    async def _queued(self, run_id: str) -> bool:
+        """True when the run's continuations go to workers rather than run here."""
+        if self._executes_detached or backend_of(self.checkpointer_url) is not Backend.POSTGRES:
+            return False
+        await self._open()
+        return await asyncio.to_thread(self.index.is_detached, run_id)
+
     async def status(self, run_id: str) -> RunResult:
-        """Where a run stands, from its latest checkpoint."""
-        snapshot, run, _ = await self._snapshot(run_id)
+        """Where a run stands, from its latest checkpoint (and, for a detached run, its
+        queue: `pending` while a job waits for a worker)."""
+        watch_queue = await self._queued(run_id)
+        try:
+            snapshot, run, _ = await self._snapshot(run_id)
+        except RunNotFoundError:
+            queued = await detached.overlay(self, run_id, None) if watch_queue else None
+            if queued is None:
+                raise
+            return queued
+        if watch_queue:
+            run = await detached.overlay(self, run_id, run) or run
         request = await asyncio.to_thread(self.index.pending_request, run_id)
         if request == "pause" and not run.status.is_terminal:
             owned = await asyncio.to_thread(self.index.leases.live, run_id)
@@ -386,7 +433,11 @@ class EnterpriseWorkflowOrchestrator:
 
     async def resume(self, run_id: str) -> RunResult:
         """Continue a paused or interrupted (crashed) run; finished steps do not run again."""
-        await self._snapshot(run_id)  # RunNotFoundError before any lease is taken
+        _, current, _ = await self._snapshot(run_id)  # RunNotFoundError before any lease
+        if await self._queued(run_id):
+            if current.status.is_terminal:
+                raise RunStateError(f"run '{run_id}' is {current.status.value}; it cannot resume")
+            return await detached.enqueue(self, run_id, "resume")
         async with self._owning(run_id, "resume"):
             snapshot, run, workflow = await self._snapshot(run_id)
             if run.status.is_terminal:
@@ -424,6 +475,10 @@ class EnterpriseWorkflowOrchestrator:
         if run.status.is_terminal:
             raise RunStateError(f"run '{run_id}' is already {run.status.value}")
         await asyncio.to_thread(self.index.request, run_id, request, self._clock())
+        if await self._queued(run_id):  # a worker honours it; queue a job for an idle run
+            if request != "pause":
+                return await detached.enqueue(self, run_id, "cancel")
+            return await self.status(run_id)
         deadline = time.monotonic() + wait
         while True:
             run = await self.status(run_id)
@@ -460,7 +515,10 @@ class EnterpriseWorkflowOrchestrator:
     async def rollback(self, run_id: str, to: str) -> RunResult:
         """Compensate the steps completed after rollback point `to` (newest first), restore the
         run to the checkpoint taken just before that step, and leave it paused there."""
-        await self._snapshot(run_id)  # RunNotFoundError before any lease is taken
+        snapshot, _, _ = await self._snapshot(run_id)  # RunNotFoundError before any lease
+        if await self._queued(run_id):
+            rollback_point(snapshot.values, to)  # an unknown point is refused here, at once
+            return await detached.enqueue(self, run_id, "rollback", to=to)
         async with self._owning(run_id, "rollback"):
             snapshot, _, workflow = await self._snapshot(run_id)
             point = rollback_point(snapshot.values, to)
@@ -554,18 +612,15 @@ class EnterpriseWorkflowOrchestrator:
     async def _decide(
         self, run_id: str, approver: str, kind: str, comment: str | None, request_id: str | None
     ) -> RunResult:
-        await self._snapshot(run_id)  # RunNotFoundError before any lease is taken
+        snapshot, run, _ = await self._snapshot(run_id)  # RunNotFoundError before any lease
+        if await self._queued(run_id):
+            await self._check_decision(run_id, snapshot, run, approver, request_id)
+            return await detached.enqueue(
+                self, run_id, kind, approver=approver, comment=comment, request_id=request_id
+            )
         async with self._owning(run_id, kind):
             snapshot, run, workflow = await self._snapshot(run_id)
-            if await asyncio.to_thread(self.index.pending_request, run_id) == "pause":
-                raise RunStateError(
-                    f"run '{run_id}' is paused; resume it before deciding approvals"
-                )
-            if run.status is not WorkflowStatus.WAITING_APPROVAL:
-                raise RunStateError(
-                    f"run '{run_id}' is {run.status.value}, not waiting for an approval"
-                )
-            target = choose_request(snapshot.interrupts, run_id, approver, request_id)
+            target = await self._check_decision(run_id, snapshot, run, approver, request_id)
             value = decision(kind, approver, comment, self._clock())
             self.hooks.on_approval(
                 workflow_id=run.workflow_id,
@@ -577,6 +632,18 @@ class EnterpriseWorkflowOrchestrator:
                 request_id=target.value["request_id"],
             )
             return await self._drive(run_id, workflow, Command(resume={target.id: value}))
+
+    async def _check_decision(
+        self, run_id: str, snapshot: Any, run: RunResult, approver: str, request_id: str | None
+    ) -> Any:
+        """The pending request `approver` may decide; `RunStateError` when none."""
+        if await asyncio.to_thread(self.index.pending_request, run_id) == "pause":
+            raise RunStateError(f"run '{run_id}' is paused; resume it before deciding approvals")
+        if run.status is not WorkflowStatus.WAITING_APPROVAL:
+            raise RunStateError(
+                f"run '{run_id}' is {run.status.value}, not waiting for an approval"
+            )
+        return choose_request(snapshot.interrupts, run_id, approver, request_id)
 
     async def approve(
         self,
