@@ -265,3 +265,16 @@ def test_without_the_postgres_extra_the_error_names_the_install_command(
     assert done.returncode == 2, done.stderr
     assert "pip install -e '.[postgres]'" in done.stderr
     assert ":pw@" not in done.stderr
+
+
+def test_db_upgrade_creates_then_reports_up_to_date(any_db: str, tmp_path: Path) -> None:
+    """`db upgrade` applies every migration once; a second run applies none (exit 0 both)."""
+    first = _repo_cli(any_db, tmp_path / "l.jsonl", "db", "upgrade", "--json")
+    second = _repo_cli(any_db, tmp_path / "l.jsonl", "db", "upgrade", "--json")
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 0, second.stderr
+    before, after = _json(first), _json(second)
+    assert before["previous_version"] == 0
+    assert [m["version"] for m in before["applied"]] == list(range(1, before["version"] + 1))
+    assert after["applied"] == []
+    assert after["previous_version"] == after["version"]
