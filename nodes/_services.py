@@ -49,8 +49,15 @@ class ActionInvoker(Protocol):
     def has_action(self, name: str) -> bool:
         """True when an action of this name is registered."""
 
-    async def invoke(self, name: str, inputs: Mapping[str, Any], ctx: StepContext) -> Any:
-        """Run action `name` with `inputs` as keyword arguments."""
+    async def invoke(
+        self,
+        name: str,
+        inputs: Mapping[str, Any],
+        ctx: StepContext,
+        *,
+        isolation: str = "thread",
+    ) -> Any:
+        """Run action `name` with `inputs` as keyword arguments (`isolation`: thread|process)."""
 
     def agent(self, name: str) -> Any:
         """The agent, chat model or runnable registered under `name`."""

@@ -25,6 +25,7 @@ from state import (
     InvalidInputError,
     RetryPolicy,
     StepStatus,
+    StepTimeoutError,
     StepType,
     WorkflowStep,
     WorkflowTimeoutError,
@@ -109,7 +110,8 @@ async def run_leaf(
                 step_id=step.step_id,
                 step_type=step.step_type.value,
             )
-        limits = [t for t in (step.timeout, env.time_left(step.step_id)) if t is not None]
+        left = env.time_left(step.step_id)
+        limits = [t for t in (step.timeout, left) if t is not None]
         ctx = StepContext(
             workflow_id=env.workflow_id,
             run_id=env.run_id,
@@ -134,14 +136,26 @@ async def run_leaf(
             name = step.action or step.agent_capability or ""
             breaker = services.breakers.get(name)
             breaker.before_call()
-            call = services.actions.invoke(name, inputs, ctx)
+            call = (
+                services.actions.invoke(name, inputs, ctx, isolation="process")
+                if step.isolation == "process"
+                else services.actions.invoke(name, inputs, ctx)
+            )
         try:
             limit = min(limits) if limits else None
-            if env.gate is None:
-                result = await run_with_timeout(call, limit, step_id=step.step_id)
-            else:
-                async with env.gate:
+            try:
+                if env.gate is None:
                     result = await run_with_timeout(call, limit, step_id=step.step_id)
+                else:
+                    async with env.gate:
+                        result = await run_with_timeout(call, limit, step_id=step.step_id)
+            except StepTimeoutError as exc:
+                if left is not None and (step.timeout is None or left <= step.timeout):
+                    # the run's deadline, not the step's, cut this attempt off: never retried
+                    raise WorkflowTimeoutError(
+                        f"the workflow timeout passed while step '{step.step_id}' ran; {exc}"
+                    ) from exc
+                raise
         except BaseException as exc:
             if is_control_flow(exc):
                 breaker.record_cancelled()  # frees a half-open trial slot; not a failure
@@ -162,12 +176,16 @@ async def run_leaf(
             delay=delay,
         )
 
+    async def wait(delay: float) -> None:
+        # a retry never sleeps past the run's deadline: the next attempt then times the run out
+        if env.deadline is not None:
+            delay = max(0.0, min(delay, env.deadline - services.clock()))
+        await services.sleep(delay)
+
     try:
         check_inputs(step, inputs)
         output = to_plain(
-            await call_with_retry(
-                attempt, policy, sleep=services.sleep, rng=services.rng, on_retry=on_retry
-            )
+            await call_with_retry(attempt, policy, sleep=wait, rng=services.rng, on_retry=on_retry)
         )
         outcome.context_updates = map_outputs(step.output_mapping, output)
     except GraphBubbleUp:

@@ -204,6 +204,16 @@ def _schedule(
     if workflow.timeout is not None and now - started > workflow.timeout:
         message = f"the run exceeded the workflow timeout of {workflow.timeout}s"
         error = {"step_id": None, "error_type": "WorkflowTimeoutError", "message": message}
+        undo = compensation_plan(workflow, state.completed_steps, state.compensations)
+        if undo:  # the saga is undone first, as for any run that cannot finish
+            return {
+                **update,
+                "status": WorkflowStatus.ROLLBACK.value,
+                "current_steps": [],
+                "error": error,
+                "compensation_plan": undo,
+                "outcome_after_compensation": WorkflowStatus.TIMED_OUT.value,
+            }
         return {**update, **_finish(WorkflowStatus.TIMED_OUT, now, error=error)}
     breach = run_breach(workflow.sla_targets, now - started)
     if breach is not None and breach.enforced:

@@ -495,12 +495,15 @@ class EnterpriseWorkflowOrchestrator:
                 f"run '{run_id}' is {run.status.value}, not waiting for an approval"
             )
         target = choose_request(snapshot.interrupts, run_id, approver, request_id)
-        value = decision(kind, approver, comment, self._clock())
+        now = self._clock()
+        value = decision(kind, approver, comment, now)
+        # past the deadline the node applies on_timeout instead of this decision
+        late = bool(expired([target], now))
         self.hooks.on_approval(
             workflow_id=run.workflow_id,
             run_id=run_id,
             step_id=target.value["step_id"],
-            event="approved" if kind == "approve" else "rejected",
+            event="timed_out" if late else "approved" if kind == "approve" else "rejected",
             actor=approver,
             comment=comment,
             request_id=target.value["request_id"],

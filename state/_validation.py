@@ -154,6 +154,12 @@ def _check_type_specific(step: Mapping[str, Any], loc: _Located, top: set[str], 
             add("body", f"loop step '{sid}' has no `body`; add the steps to repeat")
         if not step.get("loop_condition"):
             add("loop_condition", f"loop step '{sid}' needs a `loop_condition`")
+    if step.get("isolation", "thread") == "process" and stype not in _NEEDS_ACTION:
+        add(
+            "isolation",
+            f"`isolation: process` runs an action in a child process; '{sid}' is {stype}, "
+            "which calls no action of its own (put it on the steps that call actions)",
+        )
     if stype == "webhook" and not isinstance(step.get("webhook"), Mapping):
         add("webhook", f"webhook step '{sid}' needs `webhook: {{url: ...}}`")
     if stype == "human_approval" and not isinstance(step.get("approval"), Mapping):
