@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from nodes._hooks import RunHooks
+from policies import redact_text
 from state import StepResult, StepStatus
 
 
@@ -19,7 +20,7 @@ def utc_iso(epoch: float) -> str:
 def traceback_summary(exc: BaseException, limit: int = 4) -> str:
     """The last frames of a traceback, short enough for state and audit."""
     frames = tb.format_exception(type(exc), exc, exc.__traceback__, limit=-limit)
-    return "".join(frames)[-2000:]
+    return redact_text("".join(frames)[-2000:])
 
 
 @dataclass
@@ -59,9 +60,10 @@ class StepOutcome:
             duration_seconds=round(max(0.0, self.finished - self.started), 6),
             cpu_seconds=round(self.cpu_seconds, 6),
             error_type=type(err).__name__ if err else None,
-            error=str(err) if err else None,
+            # recorded messages leave the run (state, audit, --json): secrets are hidden here
+            error=redact_text(str(err)) if err else None,
             traceback=traceback_summary(err) if err else None,
-            reason=self.reason,
+            reason=redact_text(self.reason) if self.reason else None,
             iterations=self.iterations,
         )
 

@@ -19,7 +19,14 @@ from nodes._outcome import StepOutcome
 from nodes._plain import to_plain
 from nodes._services import RunServices, StepContext, step_logger
 from nodes._webhook import call_webhook, resolve_url
-from policies import call_with_retry, is_control_flow, map_outputs, run_with_timeout
+from policies import (
+    call_with_retry,
+    check_value,
+    is_control_flow,
+    map_outputs,
+    redact_text,
+    run_with_timeout,
+)
 from state import (
     CircuitOpenError,
     InvalidInputError,
@@ -172,7 +179,7 @@ async def run_leaf(
             run_id=env.run_id,
             step_id=step.step_id,
             attempt=attempt,
-            error=f"{type(error).__name__}: {error}",
+            error=redact_text(f"{type(error).__name__}: {error}"),
             delay=delay,
         )
 
@@ -186,6 +193,13 @@ async def run_leaf(
         check_inputs(step, inputs)
         output = to_plain(
             await call_with_retry(attempt, policy, sleep=wait, rng=services.rng, on_retry=on_retry)
+        )
+        limits = services.limits
+        check_value(
+            output,
+            limits,
+            what=f"the output of step '{step.step_id}'",
+            max_bytes=limits.max_step_output_bytes,
         )
         outcome.context_updates = map_outputs(step.output_mapping, output)
     except GraphBubbleUp:

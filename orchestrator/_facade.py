@@ -38,7 +38,7 @@ from orchestrator._registry import ActionRegistry
 from orchestrator._rollback import rollback_point
 from orchestrator._run import RunResult
 from orchestrator._run_index import RunIndex
-from policies import CircuitBreakers
+from policies import CircuitBreakers, Limits, check_value
 from state import (
     ActionNotFoundError,
     AdvancedWorkflow,
@@ -69,7 +69,8 @@ class EnterpriseWorkflowOrchestrator:
 
     `config` keys: `failure_threshold` and `timeout` (circuit breakers, one per action name,
     shared by every run of this orchestrator), `max_retries` (retries of steps whose workflow
-    sets no `max_attempts`), `webhook_allow_hosts` (hosts webhooks may call).
+    sets no `max_attempts`), `webhook_allow_hosts` (hosts webhooks may call), `limits`
+    (`policies.Limits` fields, e.g. `{"max_input_bytes": 100_000}`).
 
     `orch.metrics` is a `MetricsCollector` on a registry of its own (pass `metrics=` to share
     one); serve it with `serve_metrics(orch.metrics.registry, port)`.
@@ -88,8 +89,11 @@ class EnterpriseWorkflowOrchestrator:
         http_transport: Any = None,
         hooks: Sequence[RunHooks] = (),
         metrics: MetricsCollector | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.config = dict(config or {})
+        self.limits = limits or Limits.from_settings(self.config.get("limits"))
+        """Size limits on inputs, webhook replies and step outputs (`config["limits"]`)."""
         self.metrics = metrics if metrics is not None else MetricsCollector()
         """Prometheus metrics of this orchestrator's runs, on `orch.metrics.registry`."""
         self.checkpointer_url = checkpointer or default_db()
@@ -191,6 +195,7 @@ class EnterpriseWorkflowOrchestrator:
                 http_transport=self._http_transport,
                 control=self._read_request,
                 hooks=self.hooks,
+                limits=self.limits,
             )
         return self._services[key]
 
@@ -262,6 +267,13 @@ class EnterpriseWorkflowOrchestrator:
             raise InvalidInputError(
                 f"input_data must be a JSON object (a mapping), got {type(input_data).__name__}"
             )
+        check_value(dict(input_data or {}), self.limits, what="input_data")
+        check_value(
+            workflow.global_variables,
+            self.limits,
+            what="global_variables",
+            max_bytes=self.limits.max_definition_bytes,
+        )
         self.check_actions(workflow)
         graph = await self._open()
         run_id = run_id or uuid.uuid4().hex
