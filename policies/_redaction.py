@@ -60,9 +60,10 @@ DEFAULT_SECRET_PATTERNS = (
 
 _ENV = "ORCHESTRATOR_REDACT_KEYS"
 
-# `key=value`, `key: value`, `"key": "value"` inside free text (error messages)
-_PAIR = re.compile(
-    r"""(?P<key>[A-Za-z][\w.-]*)(?P<sep>["']?\s*[:=]\s*["']?)(?P<value>[^\s"',;&)}\]]+)"""
+# `key=value`, `key: value`, `"key": "value"` inside free text (error messages), for a key
+# containing one of the policy's patterns
+_PAIR = (
+    r"""(?P<key>[\w.-]*(?:{keys})[\w.-]*)(?P<sep>["']?\s*[:=]\s*["']?)(?P<value>[^\s"',;&)}}\]]+)"""
 )
 _BEARER = re.compile(r"\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 _URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/\s@]+@", re.IGNORECASE)
@@ -75,16 +76,22 @@ class RedactionPolicy:
     patterns: tuple[str, ...] = DEFAULT_SECRET_PATTERNS
     """Regular expressions searched (case-insensitively) in each key."""
     _compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _pairs: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        keys = "|".join(f"(?:{p})" for p in self.patterns)
         try:
-            compiled = re.compile("|".join(f"(?:{p})" for p in self.patterns), re.IGNORECASE)
+            compiled = re.compile(keys, re.IGNORECASE)
+            # anchors in key patterns (`^pwd$`) mean "the whole key", so drop them in free text
+            loose = "|".join(f"(?:{p.lstrip('^').rstrip('$')})" for p in self.patterns)
+            pairs = re.compile(_PAIR.format(keys=loose), re.IGNORECASE)
         except re.error as exc:
             raise ValueError(
                 f"invalid redaction pattern in {list(self.patterns)}: {exc}; use Python "
                 f"regular expressions (check {_ENV})"
             ) from None
         object.__setattr__(self, "_compiled", compiled)
+        object.__setattr__(self, "_pairs", pairs)
 
     def is_secret_key(self, key: object) -> bool:
         """True when `key` is a string matching one of the patterns."""
@@ -110,14 +117,9 @@ class RedactionPolicy:
         if not text:
             return text
 
-        def pair(match: re.Match[str]) -> str:
-            if not self.is_secret_key(match["key"]):
-                return match[0]
-            return f"{match['key']}{match['sep']}{REDACTED}"
-
-        text = _PAIR.sub(pair, text)
         text = _BEARER.sub(lambda m: f"{m[1]} {REDACTED}", text)
-        return _URL_USERINFO.sub(lambda m: f"{m['scheme']}{REDACTED}@", text)
+        text = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{REDACTED}@", text)
+        return self._pairs.sub(lambda m: f"{m['key']}{m['sep']}{REDACTED}", text)
 
 
 def _from_env() -> RedactionPolicy:
