@@ -59,14 +59,19 @@ def _end(
 ) -> dict[str, Any]:
     now = clock_of(runtime)()
     update: dict[str, Any] = {"status": status.value, "current_steps": [], **extra}
+    hooks = hooks_of(runtime)
     if status.is_terminal:
         update["finished_at"] = utc_iso(now)
-        hooks_of(runtime).on_run_finished(
+        hooks.on_run_finished(
             workflow_id=state.workflow_id,
             run_id=state.run_id,
             status=status.value,
             duration=now - (state.started_monotonic or now),
         )
+    # the chain head committed with the final checkpoint covers `run_finished`, so removing
+    # the tail of a failed or cancelled run's trail is detected too
+    if (head := hooks.head(state.run_id)) is not None:
+        update["audit_head"] = head
     return update
 
 

@@ -551,9 +551,10 @@ class EnterpriseWorkflowOrchestrator:
 
     async def verify_audit(self, run_id: str) -> VerifyResult:
         """Check the run's hash chain, and that it reaches the head its state recorded."""
-        snapshot, _, _ = await self._snapshot(run_id)
+        snapshot, run, _ = await self._snapshot(run_id)
         head = snapshot.values.get("audit_head")
-        return self.audit.ledger.verify(run_id, expected_head=head)
+        finished = run.status.is_terminal
+        return self.audit.ledger.verify(run_id, expected_head=head, finished=finished)
 
 
 def _names(step: Any) -> list[str]:
