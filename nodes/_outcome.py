@@ -42,6 +42,7 @@ class StepOutcome:
     children: list[StepOutcome] = field(default_factory=list)
     record_output: bool = True
     step_type: str = ""
+    output_bytes: int = 0
 
     @property
     def ok(self) -> bool:
@@ -100,6 +101,7 @@ def outcome_update(outcome: StepOutcome) -> dict[str, Any]:
     errors: dict[str, int] = {}
     context: dict[str, Any] = {}
     flags: list[str] = []
+    stored = 0
     for item in outcome.flatten():
         sid = item.step_id
         step_results[sid] = item.result().model_dump(mode="json", exclude_none=True)
@@ -112,6 +114,7 @@ def outcome_update(outcome: StepOutcome) -> dict[str, Any]:
             completed.append(sid)
             if item.record_output:
                 results[sid] = item.output
+                stored += item.output_bytes
         elif item.status is StepStatus.FAILED:
             failed.append(sid)
             if item.error is not None:
@@ -126,6 +129,8 @@ def outcome_update(outcome: StepOutcome) -> dict[str, Any]:
     update: dict[str, Any] = {"step_results": step_results, "resource_usage": usage}
     if results:
         update["intermediate_results"] = results
+    if stored:
+        update["stored_bytes"] = stored
     for key, ids in (
         ("completed_steps", completed),
         ("failed_steps", failed),

@@ -60,6 +60,8 @@ class StepEnv:
     max_parallel: int
     deadline: float | None
     key_prefix: str
+    stored_bytes: int = 0
+    """JSON bytes of the outputs the run had stored when this task was dispatched."""
     gate: asyncio.Semaphore | None = None
     """Caps concurrent action calls of a parallel container; held only while an action runs,
     so bookkeeping (hooks, audit, mappings) never occupies a slot."""
@@ -194,13 +196,8 @@ async def run_leaf(
         output = to_plain(
             await call_with_retry(attempt, policy, sleep=wait, rng=services.rng, on_retry=on_retry)
         )
-        limits = services.limits
-        check_value(
-            output,
-            limits,
-            what=f"the output of step '{step.step_id}'",
-            max_bytes=limits.max_step_output_bytes,
-        )
+        size = _check_output(step.step_id, output, env)
+        outcome.output_bytes = size
         outcome.context_updates = map_outputs(step.output_mapping, output)
     except GraphBubbleUp:
         raise
@@ -212,6 +209,25 @@ async def run_leaf(
     outcome.cpu_seconds = time.process_time() - cpu_start
     log.debug("step_completed", attempts=outcome.attempts)
     return outcome
+
+
+def _check_output(step_id: str, output: Any, env: StepEnv) -> int:
+    """The output's JSON size; raises `InvalidInputError` past the step or run limit."""
+    limits = env.services.limits
+    size = check_value(
+        output,
+        limits,
+        what=f"the output of step '{step_id}'",
+        max_bytes=limits.max_step_output_bytes,
+    )
+    if env.stored_bytes + size > limits.max_run_state_bytes:
+        raise InvalidInputError(
+            f"the output of step '{step_id}' ({size} bytes) would take the run's stored "
+            f"outputs past the limit of {limits.max_run_state_bytes} bytes; return less (a "
+            "reference instead of the data), or raise the limit max_run_state_bytes "
+            "(ORCHESTRATOR_LIMIT_MAX_RUN_STATE_BYTES)"
+        )
+    return size
 
 
 def _failed(

@@ -373,3 +373,24 @@ def test_json_output_is_valid_json(echo_dir: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout, parse_constant=lambda c: pytest.fail(f"non-JSON {c}"))
     assert data["result"] == {"value": 1.5}
+
+
+async def test_run_state_limit_fails_the_step_that_would_pass_it(make_orch: Any) -> None:
+    """Outputs are summed per run: the step whose output passes `max_run_state_bytes` fails."""
+    registry = ActionRegistry()
+
+    @registry.action("chunk")
+    async def chunk() -> str:
+        return "x" * 400
+
+    orch = make_orch(registry, {"limits": {"max_run_state_bytes": 1000}})
+    steps = [
+        {"step_id": f"s{i}", "action": "chunk", "dependencies": [f"s{i - 1}"] if i else []}
+        for i in range(4)
+    ]
+    run = await orch.execute_workflow(AdvancedWorkflow.from_dict({"name": "st", "steps": steps}))
+    assert run.status is WorkflowStatus.FAILED
+    assert run.completed_steps == ["s0", "s1"]
+    assert run.error is not None
+    assert run.error["step_id"] == "s2"
+    assert "max_run_state_bytes" in run.error["message"]
