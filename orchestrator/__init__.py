@@ -3,7 +3,6 @@
 from nodes import RunHooks, StepContext
 from orchestrator._audit import AuditLedger, VerifyResult
 from orchestrator._audit_hooks import AuditHooks
-from orchestrator._checkpointer import DEFAULT_DB
 from orchestrator._facade import EnterpriseWorkflowOrchestrator
 from orchestrator._graph import build_graph
 from orchestrator._loader import load_workflow, workflow_schema
@@ -14,6 +13,7 @@ from orchestrator._registry import ActionRegistry
 from orchestrator._run import RunResult
 from orchestrator._tracing import TracingHooks
 from orchestrator._watch import watch_run
+from orchestrator.storage import DEFAULT_DB
 
 use_stdlib_logging()
 

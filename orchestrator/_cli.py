@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from nodes import refused_webhooks
-from orchestrator._checkpointer import default_db
 from orchestrator._cli_audit import add_commands as add_audit_commands
+from orchestrator._cli_db import add_commands as add_db_commands
 from orchestrator._cli_errors import explain
 from orchestrator._cli_observe import add_commands, metrics_endpoint
 from orchestrator._cli_optimize import add_commands as add_optimize_commands
@@ -29,6 +29,7 @@ from orchestrator._logging import configure_logging
 from orchestrator._mermaid import workflow_mermaid
 from orchestrator._run import RunResult
 from orchestrator._watch import watch_run
+from orchestrator.storage import default_db
 from policies import Limits, check_value
 from state import (
     DefinitionProblem,
@@ -341,6 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_audit_commands(add)
     add_commands(add)
     add_optimize_commands(add)
+    add_db_commands(sub, common)
     return parser
 
 
