@@ -43,6 +43,8 @@ class StepOutcome:
     record_output: bool = True
     step_type: str = ""
     output_bytes: int = 0
+    failed_attempts: list[str] = field(default_factory=list)
+    """Error types of the attempts that failed and were retried."""
 
     @property
     def ok(self) -> bool:
@@ -76,10 +78,19 @@ class StepOutcome:
         return out
 
 
-def report(outcome: StepOutcome, hooks: RunHooks, *, workflow_id: str, run_id: str) -> None:
-    """Tell the hooks about `outcome` and every nested outcome."""
+def report(
+    outcome: StepOutcome,
+    hooks: RunHooks,
+    *,
+    workflow_id: str,
+    run_id: str,
+    unmetered: frozenset[str] = frozenset(),
+) -> None:
+    """Tell the hooks about `outcome` and every nested outcome (`metrics_enabled` is false
+    for the steps in `unmetered`)."""
     for item in outcome.flatten():
         hooks.on_step(
+            metrics_enabled=item.step_id not in unmetered,
             workflow_id=workflow_id,
             run_id=run_id,
             step_id=item.step_id,
@@ -117,11 +128,11 @@ def outcome_update(outcome: StepOutcome) -> dict[str, Any]:
                 stored += item.output_bytes
         elif item.status is StepStatus.FAILED:
             failed.append(sid)
-            if item.error is not None:
-                name = type(item.error).__name__
-                errors[name] = errors.get(name, 0) + 1
         else:
             skipped.append(sid)
+        final = [type(item.error).__name__] if item.error is not None else []
+        for name in [*item.failed_attempts, *final]:  # every failed attempt counts
+            errors[name] = errors.get(name, 0) + 1
         if item.attempts > 1:
             retries[sid] = item.attempts - 1
         flags.extend(item.flags)

@@ -45,6 +45,7 @@ class StepTask(TypedDict):
     key_prefix: NotRequired[str]
     sla: NotRequired[dict[str, Any]]
     stored_bytes: NotRequired[int]
+    version: NotRequired[str]
 
 
 def run_key_prefix(state: EnterpriseWorkflowState) -> str:
@@ -85,6 +86,10 @@ def build_task(
         task["stored_bytes"] = state.stored_bytes
     if state.decided_at is not None:
         task["dispatched_at"] = state.decided_at
+    if any(s.cacheable for s in (step, *step.children)) or any(
+        c.cacheable for child in step.children for c in child.children
+    ):
+        task["version"] = workflow.version  # part of the step cache's key
     if (sla := step_targets(workflow.sla_targets, step)) is not None:
         task["sla"] = sla
     namespace = namespace_of(state, workflow)

@@ -68,6 +68,7 @@ class AuditEvent(StrEnum):
     COMPENSATION = "compensation"
     ROLLBACK = "rollback"
     SLA_BREACHED = "sla_breached"
+    STEP_CACHE_HIT = "step_cache_hit"
 
 
 @dataclass(frozen=True, slots=True)

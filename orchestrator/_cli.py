@@ -126,7 +126,10 @@ def _print_run(run: RunResult, as_json: bool) -> int:
             "  result: " + json.dumps(shown["result"], default=str, indent=2).replace("\n", "\n  ")
         )
     if run.status is WorkflowStatus.RUNNING:
-        print(f"  the run was interrupted; continue it with: orchestrator resume {run.run_id}")
+        print(
+            "  unless a process is executing it (`orchestrator runs` shows who holds it), "
+            f"it was interrupted; continue it with: orchestrator resume {run.run_id}"
+        )
     return exit_code(run)
 
 
@@ -144,6 +147,8 @@ def _orchestrator(args: argparse.Namespace) -> EnterpriseWorkflowOrchestrator:
 async def _with_orch(
     args: argparse.Namespace,
     action: Callable[[EnterpriseWorkflowOrchestrator], Awaitable[RunResult]],
+    *,
+    queued_ok: bool = True,
 ) -> int:
     orch = _orchestrator(args)
     with metrics_endpoint(orch, getattr(args, "metrics_port", None)):
@@ -151,13 +156,19 @@ async def _with_orch(
             run = await action(orch)
         finally:
             await orch.aclose()
-    return _print_run(run, args.json)
+    code = _print_run(run, args.json)
+    # a detached run's command succeeded once its job is queued; `status` of a pending run
+    # is not finished (3), like a running one
+    return EXIT_OK if queued_ok and run.status is WorkflowStatus.PENDING else code
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """`run WORKFLOW`: start a run and drive it until it finishes or waits."""
+    """`run WORKFLOW [--detach]`: start a run and drive it until it finishes or waits (or
+    queue it for workers)."""
     workflow = load_workflow(args.workflow)
     data = parse_input(args.input)
+    if args.detach:
+        return asyncio.run(_with_orch(args, lambda o: o.submit(workflow, data, run_id=args.run_id)))
     args.run_id = args.run_id or uuid.uuid4().hex  # known here, so a fault can name it
     return asyncio.run(
         _with_orch(args, lambda o: o.execute_workflow(workflow, data, run_id=args.run_id))
@@ -178,7 +189,39 @@ def cmd_status(args: argparse.Namespace) -> int:
                 args, lambda o: watch_run(o, args.run_id, out=progress, interval=args.interval)
             )
         )
-    return asyncio.run(_with_orch(args, lambda o: o.status(args.run_id)))
+    if args.wait:
+        return asyncio.run(_wait(args))
+    return asyncio.run(_with_orch(args, lambda o: o.status(args.run_id), queued_ok=False))
+
+
+async def _wait(args: argparse.Namespace) -> int:
+    """`status --wait`: block until the run settles; exit 3 and say so on timeout."""
+    orch = _orchestrator(args)
+    try:
+        run = await orch.wait(args.run_id, timeout=args.timeout)
+    finally:
+        await orch.aclose()
+    code = _print_run(run, args.json)
+    if run.status in (WorkflowStatus.PENDING, WorkflowStatus.RUNNING, WorkflowStatus.INITIALIZING):
+        print(
+            f"timed out after {args.timeout:g}s: run {args.run_id} is still {run.status.value}",
+            file=sys.stderr,
+        )
+        return EXIT_WAITING
+    return code
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """`worker`: execute queued runs until SIGTERM, then drain."""
+    from orchestrator.workers._queue import require_postgres
+    from orchestrator.workers._worker import Worker
+
+    require_postgres(args.db)
+    if args.concurrency < 1:
+        raise InvalidInputError(f"--concurrency must be at least 1, got {args.concurrency}")
+    worker = Worker(args.db, concurrency=args.concurrency, grace=args.grace)
+    asyncio.run(worker.run(args.metrics_port))
+    return EXIT_OK
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
@@ -302,6 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("workflow", help="YAML or JSON definition")
     p.add_argument("--input", help="run input: a JSON object, or @file.json")
     p.add_argument("--run-id", help="id for the run (default: random)")
+    p.add_argument(
+        "--detach",
+        action="store_true",
+        help="queue the run for workers (`orchestrator worker`, Postgres) and exit at once",
+    )
     _metrics_port(p)
     p = add("resume", cmd_resume, "continue an interrupted run")
     p.add_argument("run_id")
@@ -312,6 +360,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--interval", type=float, default=0.5, help="seconds between looks (with --watch)"
     )
+    p.add_argument(
+        "--wait", action="store_true", help="block until the run is neither pending nor running"
+    )
+    p.add_argument("--timeout", type=float, help="with --wait: give up after SECONDS (exit 3)")
+    p = add("worker", cmd_worker, "execute queued runs (Postgres) until SIGTERM, then drain")
+    p.add_argument("--concurrency", type=int, default=4, help="runs advanced at once")
+    p.add_argument(
+        "--grace", type=float, default=30.0, help="seconds a drain waits for steps in flight"
+    )
+    _metrics_port(p)
     for name, fn, note in (
         ("approve", cmd_approve, "--comment"),
         ("reject", cmd_reject, "--reason"),

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +32,15 @@ from orchestrator._approvals import choose_request, decision, expired
 from orchestrator._audit import VerifyResult
 from orchestrator._audit_hooks import with_audit
 from orchestrator._graph import build_graph
+from orchestrator._live_steps import LiveSteps
 from orchestrator._loader import load_workflow
 from orchestrator._metrics import MetricsCollector
+from orchestrator._options import RunSlots, apply_options, run_cap
 from orchestrator._ownership import lease_ttl, owning
 from orchestrator._registry import ActionRegistry
 from orchestrator._rollback import rollback_point
 from orchestrator._run import RunResult
+from orchestrator._step_cache import open_step_cache
 from orchestrator.storage import (
     Backend,
     RunStore,
@@ -46,6 +50,7 @@ from orchestrator.storage import (
     safe_url,
     sqlite_path,
 )
+from orchestrator.workers import _detached as detached
 from policies import CircuitBreakers, Limits, check_value
 from state import (
     ActionNotFoundError,
@@ -80,7 +85,9 @@ class EnterpriseWorkflowOrchestrator:
     shared by every run of this orchestrator), `max_retries` (retries of steps whose workflow
     sets no `max_attempts`), `webhook_allow_hosts` (hosts webhooks may call), `lease_ttl`
     (seconds a run's lease outlives a silent owner; default 30 or `$ORCHESTRATOR_LEASE_TTL`),
-    `limits` (`policies.Limits` fields, e.g. `{"max_input_bytes": 100_000}`).
+    `limits` (`policies.Limits` fields, e.g. `{"max_input_bytes": 100_000}`),
+    `max_concurrent_workflows` (runs executing at once in this orchestrator; extra runs wait
+    for a slot, they never fail).
 
     Every call that advances a run (`execute_workflow`, `resume`, `approve`, `reject`,
     `cancel`, `rollback`, `sweep`) first takes the run's lease in the database, so exactly one
@@ -109,13 +116,15 @@ class EnterpriseWorkflowOrchestrator:
         self.config = dict(config or {})
         self.limits = limits or Limits.from_settings(self.config.get("limits"))
         """Size limits on inputs, webhook replies and step outputs (`config["limits"]`)."""
+        self._slots = RunSlots(run_cap(self.config))
         self.metrics = metrics if metrics is not None else MetricsCollector()
         """Prometheus metrics of this orchestrator's runs, on `orch.metrics.registry`."""
         self.checkpointer_url = checkpointer or default_db()
         # compliance is not optional: every orchestrator audits (with the caller's AuditHooks
         # when it passed one, else a ledger in the checkpointer's database)
         members, self.audit = with_audit(hooks, self.checkpointer_url)
-        self.hooks = CompositeHooks([self.metrics, *members])
+        self._live = LiveSteps()
+        self.hooks = CompositeHooks([self.metrics, self._live, *members])
         self.registry = registry
         self._breakers = CircuitBreakers(
             failure_threshold=int(self.config.get("failure_threshold", 5)),
@@ -131,6 +140,8 @@ class EnterpriseWorkflowOrchestrator:
         )
         self._allow_hosts = _allow_hosts(hosts)
         self._http_transport = http_transport
+        self.step_cache = open_step_cache(self.checkpointer_url)
+        """Outputs of `cacheable: true` steps (a table in the run's SQLite file, or memory)."""
         self._services: dict[int, RunServices] = {}
         self._stack: AsyncExitStack | None = None
         self._saver: BaseCheckpointSaver[Any] | None = None
@@ -138,6 +149,8 @@ class EnterpriseWorkflowOrchestrator:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._index: RunStore | None = None
         self._lease_ttl = lease_ttl(self.config.get("lease_ttl"))
+        self._executes_detached = False  # True in workers: detached runs execute here
+        self._draining = False  # True while a worker drains: runs stop at the next boundary
         self._opening: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         self._no_actions = ActionRegistry()
         self._last_to = ""
@@ -173,6 +186,7 @@ class EnterpriseWorkflowOrchestrator:
     async def aclose(self) -> None:
         """Close the database connections (reopened on the next call)."""
         await asyncio.to_thread(self.audit.ledger.flush)
+        self.step_cache.close()
         if self._stack is not None:
             await self._stack.aclose()
         self._stack = self._saver = self._graph = self._loop = None
@@ -214,6 +228,7 @@ class EnterpriseWorkflowOrchestrator:
                 control=self._read_request,
                 hooks=self.hooks,
                 limits=self.limits,
+                cache=self.step_cache,
             )
         return self._services[key]
 
@@ -225,6 +240,8 @@ class EnterpriseWorkflowOrchestrator:
         self.hooks.hooks.append(hooks)
 
     def _read_request(self, run_id: str) -> str | None:
+        if self._draining:  # a worker shutting down: stop at this boundary, another continues
+            return "pause"
         return self._index.pending_request(run_id) if self._index is not None else None
 
     @staticmethod
@@ -278,9 +295,15 @@ class EnterpriseWorkflowOrchestrator:
         input_data: Mapping[str, Any] | None = None,
         *,
         run_id: str | None = None,
+        execution_options: Mapping[str, Any] | None = None,
     ) -> RunResult:
-        """Start a run and drive it until it finishes or waits (approval, pause)."""
-        workflow = self._prepare(workflow)
+        """Start a run and drive it until it finishes or waits (approval, pause).
+
+        `execution_options` override the definition for this run: `timeout`,
+        `max_parallel_steps`, `global_variables` (merged), and `run_id`.
+        """
+        workflow, option_run_id = apply_options(self._prepare(workflow), execution_options)
+        run_id = run_id or option_run_id
         if input_data is not None and not isinstance(input_data, Mapping):
             raise InvalidInputError(
                 f"input_data must be a JSON object (a mapping), got {type(input_data).__name__}"
@@ -302,6 +325,11 @@ class EnterpriseWorkflowOrchestrator:
                     "continue it or choose another run id"
                 )
             payload = {"workflow": workflow.to_data(), "context": dict(input_data or {})}
+            # listed at once (`orchestrator runs`), before its first checkpoint lands
+            now = self._clock()
+            started = datetime.fromtimestamp(now, UTC).isoformat()
+            row = {"workflow_id": workflow.workflow_id, "status": "running", "started_at": started}
+            await asyncio.to_thread(self.index.record, run_id, row, now)
             return await self._drive(run_id, workflow, payload)
 
     def _owning(self, run_id: str, what: str) -> Any:
@@ -313,14 +341,15 @@ class EnterpriseWorkflowOrchestrator:
 
         The caller holds the run's lease (`_owning`)."""
         graph = await self._open()
-        # "sync": a superstep's checkpoint is on disk before the next superstep starts, so
-        # a crash never loses a step that finished (LangGraph's default is "async")
-        await graph.ainvoke(
-            payload,
-            self._config(run_id, workflow),
-            context=self._services_for(workflow),
-            durability="sync",
-        )
+        async with self._slots.slot():  # max_concurrent_workflows: wait for a free slot
+            # "sync": a superstep's checkpoint is on disk before the next superstep starts,
+            # so a crash never loses a step that finished (LangGraph's default is "async")
+            await graph.ainvoke(
+                payload,
+                self._config(run_id, workflow),
+                context=self._services_for(workflow),
+                durability="sync",
+            )
         run = await self.status(run_id)
         if run.status is WorkflowStatus.PAUSED and (await self._rollback_due(run_id)):
             run = await self._restore(run_id, workflow)
@@ -354,14 +383,58 @@ class EnterpriseWorkflowOrchestrator:
         workflow = workflow_from_state(values["workflow"], values.get("workflow_key") or None)
         return snapshot, RunResult.from_snapshot(run_id, snapshot), workflow
 
+    async def submit(
+        self,
+        workflow: AdvancedWorkflow | Mapping[str, Any] | str | Path,
+        input_data: Mapping[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
+    ) -> RunResult:
+        """Queue a run for workers (`orchestrator worker`, Postgres only); status `pending`.
+
+        Its approvals, resume, rollback and cancel then queue continuations too; `wait`
+        blocks until it settles."""
+        workflow = self._prepare(workflow)
+        if input_data is not None and not isinstance(input_data, Mapping):
+            raise InvalidInputError(
+                f"input_data must be a JSON object (a mapping), got {type(input_data).__name__}"
+            )
+        self.check_actions(workflow)
+        return await detached.submit(self, workflow, dict(input_data or {}), run_id)
+
+    async def wait(
+        self, run_id: str, *, timeout: float | None = None, interval: float = 0.2
+    ) -> RunResult:
+        """Block until the run is neither pending nor running (or `timeout` passes)."""
+        return await detached.wait(self, run_id, timeout=timeout, interval=interval)
+
+    async def _queued(self, run_id: str) -> bool:
+        """True when the run's continuations go to workers rather than run here."""
+        if self._executes_detached or backend_of(self.checkpointer_url) is not Backend.POSTGRES:
+            return False
+        await self._open()
+        return await asyncio.to_thread(self.index.is_detached, run_id)
+
     async def status(self, run_id: str) -> RunResult:
-        """Where a run stands, from its latest checkpoint."""
-        snapshot, run, _ = await self._snapshot(run_id)
+        """Where a run stands, from its latest checkpoint (and, for a detached run, its
+        queue: `pending` while a job waits for a worker)."""
+        watch_queue = await self._queued(run_id)
+        try:
+            snapshot, run, _ = await self._snapshot(run_id)
+        except RunNotFoundError:
+            queued = await detached.overlay(self, run_id, None) if watch_queue else None
+            if queued is None:
+                raise
+            return queued
+        if watch_queue:
+            run = await detached.overlay(self, run_id, run) or run
         request = await asyncio.to_thread(self.index.pending_request, run_id)
         if request == "pause" and not run.status.is_terminal:
             owned = await asyncio.to_thread(self.index.leases.live, run_id)
             if owned is None:
                 run = replace(run, status=WorkflowStatus.PAUSED)
+        if not run.status.is_terminal:
+            run = replace(run, step_results=self._live.overlay(run_id, run.step_results))
         await asyncio.to_thread(
             self.index.record,
             run_id,
@@ -372,7 +445,11 @@ class EnterpriseWorkflowOrchestrator:
 
     async def resume(self, run_id: str) -> RunResult:
         """Continue a paused or interrupted (crashed) run; finished steps do not run again."""
-        await self._snapshot(run_id)  # RunNotFoundError before any lease is taken
+        _, current, _ = await self._snapshot(run_id)  # RunNotFoundError before any lease
+        if await self._queued(run_id):
+            if current.status.is_terminal:
+                raise RunStateError(f"run '{run_id}' is {current.status.value}; it cannot resume")
+            return await detached.enqueue(self, run_id, "resume")
         async with self._owning(run_id, "resume"):
             snapshot, run, workflow = await self._snapshot(run_id)
             if run.status.is_terminal:
@@ -410,6 +487,10 @@ class EnterpriseWorkflowOrchestrator:
         if run.status.is_terminal:
             raise RunStateError(f"run '{run_id}' is already {run.status.value}")
         await asyncio.to_thread(self.index.request, run_id, request, self._clock())
+        if await self._queued(run_id):  # a worker honours it; queue a job for an idle run
+            if request != "pause":
+                return await detached.enqueue(self, run_id, "cancel")
+            return await self.status(run_id)
         deadline = time.monotonic() + wait
         while True:
             run = await self.status(run_id)
@@ -446,7 +527,10 @@ class EnterpriseWorkflowOrchestrator:
     async def rollback(self, run_id: str, to: str) -> RunResult:
         """Compensate the steps completed after rollback point `to` (newest first), restore the
         run to the checkpoint taken just before that step, and leave it paused there."""
-        await self._snapshot(run_id)  # RunNotFoundError before any lease is taken
+        snapshot, _, _ = await self._snapshot(run_id)  # RunNotFoundError before any lease
+        if await self._queued(run_id):
+            rollback_point(snapshot.values, to)  # an unknown point is refused here, at once
+            return await detached.enqueue(self, run_id, "rollback", to=to)
         async with self._owning(run_id, "rollback"):
             snapshot, _, workflow = await self._snapshot(run_id)
             point = rollback_point(snapshot.values, to)
@@ -540,18 +624,15 @@ class EnterpriseWorkflowOrchestrator:
     async def _decide(
         self, run_id: str, approver: str, kind: str, comment: str | None, request_id: str | None
     ) -> RunResult:
-        await self._snapshot(run_id)  # RunNotFoundError before any lease is taken
+        snapshot, run, _ = await self._snapshot(run_id)  # RunNotFoundError before any lease
+        if await self._queued(run_id):
+            await self._check_decision(run_id, snapshot, run, approver, request_id)
+            return await detached.enqueue(
+                self, run_id, kind, approver=approver, comment=comment, request_id=request_id
+            )
         async with self._owning(run_id, kind):
             snapshot, run, workflow = await self._snapshot(run_id)
-            if await asyncio.to_thread(self.index.pending_request, run_id) == "pause":
-                raise RunStateError(
-                    f"run '{run_id}' is paused; resume it before deciding approvals"
-                )
-            if run.status is not WorkflowStatus.WAITING_APPROVAL:
-                raise RunStateError(
-                    f"run '{run_id}' is {run.status.value}, not waiting for an approval"
-                )
-            target = choose_request(snapshot.interrupts, run_id, approver, request_id)
+            target = await self._check_decision(run_id, snapshot, run, approver, request_id)
             now = self._clock()
             value = decision(kind, approver, comment, now)
             # past the deadline the node applies on_timeout instead of this decision
@@ -566,6 +647,18 @@ class EnterpriseWorkflowOrchestrator:
                 request_id=target.value["request_id"],
             )
             return await self._drive(run_id, workflow, Command(resume={target.id: value}))
+
+    async def _check_decision(
+        self, run_id: str, snapshot: Any, run: RunResult, approver: str, request_id: str | None
+    ) -> Any:
+        """The pending request `approver` may decide; `RunStateError` when none."""
+        if await asyncio.to_thread(self.index.pending_request, run_id) == "pause":
+            raise RunStateError(f"run '{run_id}' is paused; resume it before deciding approvals")
+        if run.status is not WorkflowStatus.WAITING_APPROVAL:
+            raise RunStateError(
+                f"run '{run_id}' is {run.status.value}, not waiting for an approval"
+            )
+        return choose_request(snapshot.interrupts, run_id, approver, request_id)
 
     async def approve(
         self,

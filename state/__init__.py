@@ -23,10 +23,10 @@ from state._errors import (
     WorkflowTimeoutError,
 )
 from state._expression_syntax import ALLOWED_FUNCTIONS, NAMESPACE_ROOTS, check_expression
-from state._retry_policy import RetryPolicy
+from state._retry_policy import BackoffStrategy, RetryPolicy
 from state._run_state import EnterpriseWorkflowState, StepResult
 from state._step import ApprovalConfig, Condition, WebhookConfig, WorkflowStep
-from state._workflow import AdvancedWorkflow, SlaTargets
+from state._workflow import AdvancedWorkflow, OptimizedFrom, SlaTargets
 
 __all__ = [
     "ALLOWED_FUNCTIONS",
@@ -34,6 +34,7 @@ __all__ = [
     "ActionNotFoundError",
     "AdvancedWorkflow",
     "ApprovalConfig",
+    "BackoffStrategy",
     "CheckpointerError",
     "CircuitOpenError",
     "Condition",
@@ -44,6 +45,7 @@ __all__ = [
     "LeaseLostError",
     "MappingError",
     "OnTimeout",
+    "OptimizedFrom",
     "OrchestratorError",
     "RetryPolicy",
     "RunBusyError",

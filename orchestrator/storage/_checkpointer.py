@@ -20,6 +20,7 @@ from orchestrator.storage._url import (
     backend_of,
     connect_timeout,
     safe_url,
+    scrub,
     sqlite_path,
 )
 from state import CheckpointerError
@@ -28,6 +29,10 @@ ALLOWED_MODULES: tuple[tuple[str, str], ...] = tuple(
     ("state._enums", name) for name in ("WorkflowStatus", "StepStatus", "StepType", "OnTimeout")
 )
 """Our types the serializer may revive; checkpoints normally hold plain data only."""
+
+
+_TRY_LOCK = "SELECT pg_try_advisory_lock(hashtext('orchestrator_checkpointer_setup')) AS locked"
+_UNLOCK = "SELECT pg_advisory_unlock(hashtext('orchestrator_checkpointer_setup'))"
 
 
 def serializer() -> JsonPlusSerializer:
@@ -93,5 +98,20 @@ async def _open_postgres(url: str, stack: AsyncExitStack) -> BaseCheckpointSaver
         raise connection_error(url, exc) from None
     stack.push_async_callback(conn.close)
     saver = AsyncPostgresSaver(conn, serde=serializer())
-    await saver.setup()
+    # LangGraph's setup is not safe when several processes first use a database at once
+    # (duplicate key in checkpoint_migrations): serialise it on a session advisory lock.
+    # Polled with try-lock: a waiter must not sit in a transaction, because the holder's
+    # CREATE INDEX CONCURRENTLY waits for every open transaction (a deadlock otherwise)
+    while not (await (await conn.execute(_TRY_LOCK)).fetchone())["locked"]:
+        await asyncio.sleep(0.05)
+    try:
+        await saver.setup()
+    except Exception as exc:  # noqa: BLE001 -- any driver error here means the same to a user
+        raise CheckpointerError(
+            f"cannot set up the checkpoint tables in {safe_url(url)}: "
+            f"{scrub(str(exc).splitlines()[0], url)}; check that the user may create tables "
+            "(or run `orchestrator db upgrade --db URL` as one who may)"
+        ) from None
+    finally:
+        await conn.execute(_UNLOCK)
     return cast(BaseCheckpointSaver[str], saver)

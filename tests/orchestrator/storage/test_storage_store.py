@@ -57,7 +57,9 @@ def test_migrations_apply_once_and_are_idempotent(any_db: str) -> None:
 
 def test_concurrent_upgrades_from_processes_apply_each_version_once(any_db: str) -> None:
     """Four processes upgrading a fresh database at once leave one row per version."""
-    code = "import sys; from orchestrator.storage import RunStore; RunStore.open(sys.argv[1]).close()"
+    code = (
+        "import sys; from orchestrator.storage import RunStore; RunStore.open(sys.argv[1]).close()"
+    )
     procs = [subprocess.Popen([sys.executable, "-c", code, any_db]) for _ in range(4)]
     assert [p.wait(timeout=60) for p in procs] == [0, 0, 0, 0]
     db = open_db(any_db)
@@ -77,7 +79,8 @@ def test_a_lease_has_one_holder_until_released(store: RunStore) -> None:
     store.leases.release(lease)
     assert store.leases.live("r1") is None
     again = store.leases.acquire("r1", ttl=30)
-    assert again is not None and again.holder != lease.holder
+    assert again is not None
+    assert again.holder != lease.holder
 
 
 def test_an_expired_lease_is_taken_over_and_the_old_holder_loses_it(
@@ -91,7 +94,8 @@ def test_an_expired_lease_is_taken_over_and_the_old_holder_loses_it(
     assert store.leases.renew(old, ttl=10)  # renewed at 1009: now lives until 1019
     clock.now += 10.5
     new = store.leases.acquire("r1", ttl=10)
-    assert new is not None and new.takeovers == 1
+    assert new is not None
+    assert new.takeovers == 1
     assert not store.leases.renew(old, ttl=10)
     store.leases.release(old)  # a late release by the old holder does not free the new lease
     assert store.leases.live("r1") == new
@@ -108,7 +112,9 @@ def test_a_dead_local_holder_loses_its_lease_at_once(store: RunStore) -> None:
     )
     assert store.leases.live("r1") is None
     taken = store.leases.acquire("r1", ttl=30)
-    assert taken is not None and taken.pid == os.getpid() and taken.takeovers == 1
+    assert taken is not None
+    assert taken.pid == os.getpid()
+    assert taken.takeovers == 1
 
 
 def test_a_lease_on_another_host_binds_until_it_expires(store: RunStore, clock: Clock) -> None:
@@ -135,11 +141,13 @@ def test_only_one_of_many_concurrent_acquirers_gets_the_lease(any_db: str) -> No
     )
     go = f"/tmp/orch-go-{os.getpid()}-{time.monotonic_ns()}"
     procs = [
-        subprocess.Popen([sys.executable, "-c", code, any_db, go], stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", code, any_db, go], stdout=subprocess.PIPE, text=True
+        )
         for _ in range(8)
     ]
     time.sleep(2.0)
-    open(go, "w").close()  # noqa: SIM115 -- a marker file, closed at once
+    open(go, "w").close()
     try:
         outputs = [p.communicate(timeout=60)[0].strip() for p in procs]
     finally:
