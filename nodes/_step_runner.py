@@ -22,8 +22,10 @@ from nodes._services import RunServices, StepContext, step_logger
 from nodes._webhook import call_webhook, resolve_url
 from policies import (
     call_with_retry,
+    check_value,
     is_control_flow,
     map_outputs,
+    redact_text,
     resolve_path,
     run_with_timeout,
 )
@@ -32,6 +34,7 @@ from state import (
     InvalidInputError,
     RetryPolicy,
     StepStatus,
+    StepTimeoutError,
     StepType,
     WorkflowStep,
     WorkflowTimeoutError,
@@ -59,6 +62,8 @@ class StepEnv:
     max_parallel: int
     deadline: float | None
     key_prefix: str
+    stored_bytes: int = 0
+    """JSON bytes of the outputs the run had stored when this task was dispatched."""
     gate: asyncio.Semaphore | None = None
     """Caps concurrent action calls of a parallel container; held only while an action runs,
     so bookkeeping (hooks, audit, mappings) never occupies a slot."""
@@ -118,7 +123,8 @@ async def run_leaf(
                 step_id=step.step_id,
                 step_type=step.step_type.value,
             )
-        limits = [t for t in (step.timeout, env.time_left(step.step_id)) if t is not None]
+        left = env.time_left(step.step_id)
+        limits = [t for t in (step.timeout, left) if t is not None]
         ctx = StepContext(
             workflow_id=env.workflow_id,
             run_id=env.run_id,
@@ -144,14 +150,26 @@ async def run_leaf(
             name = step.action or step.agent_capability or ""
             breaker = services.breakers.get(name)
             breaker.before_call()
-            call = services.actions.invoke(name, inputs, ctx)
+            call = (
+                services.actions.invoke(name, inputs, ctx, isolation="process")
+                if step.isolation == "process"
+                else services.actions.invoke(name, inputs, ctx)
+            )
         try:
             limit = min(limits) if limits else None
-            if env.gate is None:
-                result = await run_with_timeout(call, limit, step_id=step.step_id)
-            else:
-                async with env.gate:
+            try:
+                if env.gate is None:
                     result = await run_with_timeout(call, limit, step_id=step.step_id)
+                else:
+                    async with env.gate:
+                        result = await run_with_timeout(call, limit, step_id=step.step_id)
+            except StepTimeoutError as exc:
+                if left is not None and (step.timeout is None or left <= step.timeout):
+                    # the run's deadline, not the step's, cut this attempt off: never retried
+                    raise WorkflowTimeoutError(
+                        f"the workflow timeout passed while step '{step.step_id}' ran; {exc}"
+                    ) from exc
+                raise
         except BaseException as exc:
             if is_control_flow(exc):
                 breaker.record_cancelled()  # frees a half-open trial slot; not a failure
@@ -169,9 +187,15 @@ async def run_leaf(
             run_id=env.run_id,
             step_id=step.step_id,
             attempt=attempt,
-            error=f"{type(error).__name__}: {error}",
+            error=redact_text(f"{type(error).__name__}: {error}"),
             delay=delay,
         )
+
+    async def wait(delay: float) -> None:
+        # a retry never sleeps past the run's deadline: the next attempt then times the run out
+        if env.deadline is not None:
+            delay = max(0.0, min(delay, env.deadline - services.clock()))
+        await services.sleep(delay)
 
     cache = services.cache if step.cacheable and env.version is not None else None
     cache_id = ""
@@ -184,10 +208,10 @@ async def run_leaf(
             if hit:
                 return _from_cache(step, env, outcome, cached, cache_id, cpu_start)
         output = to_plain(
-            await call_with_retry(
-                attempt, policy, sleep=services.sleep, rng=services.rng, on_retry=on_retry
-            )
+            await call_with_retry(attempt, policy, sleep=wait, rng=services.rng, on_retry=on_retry)
         )
+        size = _check_output(step.step_id, output, env)
+        outcome.output_bytes = size
         outcome.context_updates = map_outputs(step.output_mapping, output)
         record_output_metrics(step, env, output)
         if cache is not None:
@@ -202,6 +226,25 @@ async def run_leaf(
     outcome.cpu_seconds = time.process_time() - cpu_start
     log.debug("step_completed", attempts=outcome.attempts)
     return outcome
+
+
+def _check_output(step_id: str, output: Any, env: StepEnv) -> int:
+    """The output's JSON size; raises `InvalidInputError` past the step or run limit."""
+    limits = env.services.limits
+    size = check_value(
+        output,
+        limits,
+        what=f"the output of step '{step_id}'",
+        max_bytes=limits.max_step_output_bytes,
+    )
+    if env.stored_bytes + size > limits.max_run_state_bytes:
+        raise InvalidInputError(
+            f"the output of step '{step_id}' ({size} bytes) would take the run's stored "
+            f"outputs past the limit of {limits.max_run_state_bytes} bytes; return less (a "
+            "reference instead of the data), or raise the limit max_run_state_bytes "
+            "(ORCHESTRATOR_LIMIT_MAX_RUN_STATE_BYTES)"
+        )
+    return size
 
 
 METRIC_KINDS = frozenset({"gauge", "counter", "histogram"})

@@ -44,6 +44,7 @@ class StepTask(TypedDict):
     dispatched_at: NotRequired[float]
     key_prefix: NotRequired[str]
     sla: NotRequired[dict[str, Any]]
+    stored_bytes: NotRequired[int]
     version: NotRequired[str]
 
 
@@ -81,6 +82,8 @@ def build_task(
     )
     if state.rollback_count:
         task["key_prefix"] = run_key_prefix(state)
+    if state.stored_bytes:
+        task["stored_bytes"] = state.stored_bytes
     if state.decided_at is not None:
         task["dispatched_at"] = state.decided_at
     if any(s.cacheable for s in (step, *step.children)) or any(

@@ -17,9 +17,10 @@ from nodes._definition import fingerprint, per_workflow, workflow_from_state
 from nodes._live import live_results, open_requests, pending_results
 from nodes._outcome import utc_iso
 from nodes._scheduler import node_for, plan, unhandled_failures
-from nodes._services import clock_of, control_of, hooks_of, step_logger
+from nodes._services import RunServices, clock_of, control_of, hooks_of, step_logger
 from nodes._sla import SLA_FLAG, announce, run_breach
 from nodes._task import build_task
+from nodes._webhook import refused_webhooks
 from nodes.parallel_executor import execute
 from state import (
     AdvancedWorkflow,
@@ -59,6 +60,36 @@ def _start(state: EnterpriseWorkflowState, config: RunnableConfig, now: float) -
         "status": WorkflowStatus.RUNNING.value,
         "workflow_id": workflow.workflow_id,
         "workflow_key": fingerprint(state.workflow),
+    }
+
+
+def _refused_webhooks(
+    state: EnterpriseWorkflowState, update: dict[str, Any], runtime: Runtime[Any]
+) -> dict[str, Any]:
+    """Fail a run at its start when a webhook's fixed host is not allowed: no step has had
+    side effects yet, which would not be so if the webhook step itself found out."""
+    context = runtime.context if runtime is not None else None
+    allowed = context.webhook_allow_hosts if isinstance(context, RunServices) else frozenset()
+    workflow = workflow_from_state(state.workflow, update.get("workflow_key") or None)
+    refused = refused_webhooks(workflow.iter_steps(), workflow.global_variables, allowed)
+    if not refused:
+        return {}
+    kind = "WebhookNotAllowedError"
+    results = {
+        sid: {
+            "step_id": sid,
+            "status": StepStatus.FAILED.value,
+            "attempts": 0,
+            "error_type": kind,
+            "error": message,
+        }
+        for sid, message in refused
+    }
+    sid, message = refused[0]
+    return {
+        "failed_steps": [s for s, _ in refused],
+        "step_results": results,
+        "error": {"step_id": sid, "error_type": kind, "message": message},
     }
 
 
@@ -205,6 +236,12 @@ def _schedule(
         update = _start(state, config, now)
         if update["status"] == WorkflowStatus.FAILED.value:
             return update
+        if refused := _refused_webhooks(state, update, runtime):
+            return {
+                **update,
+                **refused,
+                **_finish(WorkflowStatus.FAILED, now, error=refused["error"]),
+            }
     elif state.status.is_terminal or state.status is WorkflowStatus.PAUSED:
         return {}
     workflow = workflow_from_state(
@@ -218,6 +255,16 @@ def _schedule(
     if workflow.timeout is not None and now - started > workflow.timeout:
         message = f"the run exceeded the workflow timeout of {workflow.timeout}s"
         error = {"step_id": None, "error_type": "WorkflowTimeoutError", "message": message}
+        undo = compensation_plan(workflow, state.completed_steps, state.compensations)
+        if undo:  # the saga is undone first, as for any run that cannot finish
+            return {
+                **update,
+                "status": WorkflowStatus.ROLLBACK.value,
+                "current_steps": [],
+                "error": error,
+                "compensation_plan": undo,
+                "outcome_after_compensation": WorkflowStatus.TIMED_OUT.value,
+            }
         return {**update, **_finish(WorkflowStatus.TIMED_OUT, now, error=error)}
     breach = run_breach(workflow.sla_targets, now - started)
     if breach is not None and breach.enforced:

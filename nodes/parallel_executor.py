@@ -27,6 +27,7 @@ def step_env(task: StepTask, runtime: Runtime[Any]) -> StepEnv:
         max_parallel=task["max_parallel"],
         deadline=task["deadline"],
         key_prefix=task.get("key_prefix", task["run_id"]),
+        stored_bytes=task.get("stored_bytes", 0),
         version=task.get("version"),
     )
 

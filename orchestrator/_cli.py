@@ -11,12 +11,16 @@ import asyncio
 import json
 import os
 import sys
+import traceback
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from nodes import refused_webhooks
 from orchestrator._cli_audit import add_commands as add_audit_commands
 from orchestrator._cli_db import add_commands as add_db_commands
+from orchestrator._cli_errors import explain
 from orchestrator._cli_observe import add_commands, metrics_endpoint
 from orchestrator._cli_optimize import add_commands as add_optimize_commands
 from orchestrator._facade import EnterpriseWorkflowOrchestrator
@@ -26,7 +30,13 @@ from orchestrator._mermaid import workflow_mermaid
 from orchestrator._run import RunResult
 from orchestrator._watch import watch_run
 from orchestrator.storage import default_db
-from state import InvalidInputError, OrchestratorError, WorkflowDefinitionError, WorkflowStatus
+from policies import Limits, check_value
+from state import (
+    DefinitionProblem,
+    InvalidInputError,
+    WorkflowDefinitionError,
+    WorkflowStatus,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_WAITING = 0, 1, 2, 3
 
@@ -54,24 +64,45 @@ def parse_input(text: str | None) -> dict[str, Any]:
             text = Path(text[1:]).read_text(encoding="utf-8")
         except OSError as exc:
             raise InvalidInputError(f"cannot read --input file {text[1:]}: {exc}") from None
+    limits = Limits.from_settings()
+    if len(text) > limits.max_input_bytes:
+        raise InvalidInputError(
+            f"--input is {len(text)} characters, over the limit of {limits.max_input_bytes} "
+            "bytes; pass a reference (a path or URL) instead of the data, or raise "
+            "ORCHESTRATOR_LIMIT_MAX_INPUT_BYTES"
+        )
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise InvalidInputError(
             f"--input is not valid JSON ({exc.msg} at column {exc.colno}); "
             """pass an object such as '{"ticket_id": "T-1"}'"""
+        ) from None
+    except RecursionError:
+        raise InvalidInputError(
+            f"--input is nested deeper than {limits.max_nesting_depth} levels; flatten it"
+        ) from None
+    except ValueError as exc:  # NaN/Infinity, or an integer with thousands of digits
+        raise InvalidInputError(
+            f"--input holds a number JSON output cannot carry ({exc}); pass it as a string"
         ) from None
     if not isinstance(value, dict):
         raise InvalidInputError(
             f"--input must be a JSON object, got {type(value).__name__}; "
             """wrap it, e.g. '{"value": ...}'"""
         )
+    check_value(value, limits, what="--input")
     return value
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def _print_run(run: RunResult, as_json: bool) -> int:
+    shown = run.to_json()  # redacted
     if as_json:
-        print(json.dumps(run.to_json(), default=str))
+        print(json.dumps(shown, default=str))
         return exit_code(run)
     print(f"run {run.run_id} ({run.workflow_id}): {run.status.value}")
     for label, ids in (
@@ -81,17 +112,19 @@ def _print_run(run: RunResult, as_json: bool) -> int:
     ):
         if ids:
             print(f"  {label:<10} {', '.join(ids)}")
-    if run.error:
-        where = f" in step '{run.error['step_id']}'" if run.error.get("step_id") else ""
-        print(f"  error{where}: {run.error.get('error_type')}: {run.error.get('message')}")
+    if error := shown["error"]:
+        where = f" in step '{error['step_id']}'" if error.get("step_id") else ""
+        print(f"  error{where}: {error.get('error_type')}: {error.get('message')}")
     for request in run.pending_approvals:
         print(
             f"  waiting for approval of '{request['step_id']}' by one of "
             f"{', '.join(request['approvers'])} (request {request['request_id']})"
         )
         print(f"    decide with: orchestrator approve {run.run_id} --as USER")
-    if run.result is not None:
-        print("  result: " + json.dumps(run.result, default=str, indent=2).replace("\n", "\n  "))
+    if shown["result"] is not None:
+        print(
+            "  result: " + json.dumps(shown["result"], default=str, indent=2).replace("\n", "\n  ")
+        )
     if run.status is WorkflowStatus.RUNNING:
         print(
             "  unless a process is executing it (`orchestrator runs` shows who holds it), "
@@ -101,6 +134,12 @@ def _print_run(run: RunResult, as_json: bool) -> int:
 
 
 def _orchestrator(args: argparse.Namespace) -> EnterpriseWorkflowOrchestrator:
+    if args.db.startswith("sqlite://") and ":memory:" in args.db:
+        raise InvalidInputError(
+            f"--db {args.db} lives only inside one process: the run could never be resumed, "
+            "approved or inspected by another command; use --db memory for a throwaway run, "
+            "or a file: --db sqlite:///runs.sqlite"
+        )
     hosts = os.environ.get("ORCHESTRATOR_WEBHOOK_ALLOW_HOSTS", "")
     return EnterpriseWorkflowOrchestrator(checkpointer=args.db, webhook_allow_hosts=hosts)
 
@@ -130,6 +169,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     data = parse_input(args.input)
     if args.detach:
         return asyncio.run(_with_orch(args, lambda o: o.submit(workflow, data, run_id=args.run_id)))
+    args.run_id = args.run_id or uuid.uuid4().hex  # known here, so a fault can name it
     return asyncio.run(
         _with_orch(args, lambda o: o.execute_workflow(workflow, data, run_id=args.run_id))
     )
@@ -242,9 +282,19 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """`validate WORKFLOW`: check a definition."""
+    """`validate WORKFLOW`: check a definition (and its fixed webhook hosts)."""
     workflow = load_workflow(args.workflow)
     count = sum(1 for _ in workflow.iter_steps())
+    hosts = os.environ.get("ORCHESTRATOR_WEBHOOK_ALLOW_HOSTS")
+    allowed = frozenset(h.strip().lower() for h in (hosts or "").split(",") if h.strip())
+    if refused := refused_webhooks(workflow.iter_steps(), workflow.global_variables, allowed):
+        if hosts is not None:  # an allow-list is configured here: the run would be refused
+            problems = [DefinitionProblem(f"steps ({sid}).webhook", msg) for sid, msg in refused]
+            raise WorkflowDefinitionError(problems, source=args.workflow)
+        for _, message in refused:
+            print(
+                f"warning: {message} (ORCHESTRATOR_WEBHOOK_ALLOW_HOSTS is unset)", file=sys.stderr
+            )
     if args.json:
         print(json.dumps({"valid": True, "workflow_id": workflow.workflow_id, "steps": count}))
     else:
@@ -357,9 +407,19 @@ def build_parser() -> argparse.ArgumentParser:
 def _metrics_port(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--metrics-port",
-        type=int,
+        type=_port,
         help="serve this process's metrics on http://127.0.0.1:PORT/metrics while it works",
     )
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port; use 0-65535 (0: any)")
+    return port
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -371,15 +431,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     if os.getcwd() not in sys.path:  # `actions:` modules are importable from the cwd
         sys.path.insert(0, os.getcwd())
-    configure_logging(json=args.log_json or None, level=args.log_level)
     try:
+        configure_logging(json=args.log_json or None, level=args.log_level)
         code: int = args.func(args)
     except WorkflowDefinitionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except OrchestratorError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 -- every error gets one line
+        message, code = explain(
+            exc, command=getattr(args, "command", None), run_id=getattr(args, "run_id", None)
+        )
+        if str(getattr(args, "log_level", "")).upper() == "DEBUG":
+            traceback.print_exc()
+        print(f"error: {message}", file=sys.stderr)
+        return code
     return code
 
 

@@ -51,7 +51,7 @@ from orchestrator.storage import (
     sqlite_path,
 )
 from orchestrator.workers import _detached as detached
-from policies import CircuitBreakers
+from policies import CircuitBreakers, Limits, check_value
 from state import (
     ActionNotFoundError,
     AdvancedWorkflow,
@@ -85,6 +85,7 @@ class EnterpriseWorkflowOrchestrator:
     shared by every run of this orchestrator), `max_retries` (retries of steps whose workflow
     sets no `max_attempts`), `webhook_allow_hosts` (hosts webhooks may call), `lease_ttl`
     (seconds a run's lease outlives a silent owner; default 30 or `$ORCHESTRATOR_LEASE_TTL`),
+    `limits` (`policies.Limits` fields, e.g. `{"max_input_bytes": 100_000}`),
     `max_concurrent_workflows` (runs executing at once in this orchestrator; extra runs wait
     for a slot, they never fail).
 
@@ -110,8 +111,11 @@ class EnterpriseWorkflowOrchestrator:
         http_transport: Any = None,
         hooks: Sequence[RunHooks] = (),
         metrics: MetricsCollector | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.config = dict(config or {})
+        self.limits = limits or Limits.from_settings(self.config.get("limits"))
+        """Size limits on inputs, webhook replies and step outputs (`config["limits"]`)."""
         self._slots = RunSlots(run_cap(self.config))
         self.metrics = metrics if metrics is not None else MetricsCollector()
         """Prometheus metrics of this orchestrator's runs, on `orch.metrics.registry`."""
@@ -223,6 +227,7 @@ class EnterpriseWorkflowOrchestrator:
                 http_transport=self._http_transport,
                 control=self._read_request,
                 hooks=self.hooks,
+                limits=self.limits,
                 cache=self.step_cache,
             )
         return self._services[key]
@@ -303,6 +308,13 @@ class EnterpriseWorkflowOrchestrator:
             raise InvalidInputError(
                 f"input_data must be a JSON object (a mapping), got {type(input_data).__name__}"
             )
+        check_value(dict(input_data or {}), self.limits, what="input_data")
+        check_value(
+            workflow.global_variables,
+            self.limits,
+            what="global_variables",
+            max_bytes=self.limits.max_definition_bytes,
+        )
         self.check_actions(workflow)
         graph = await self._open()
         run_id = run_id or uuid.uuid4().hex
@@ -621,12 +633,15 @@ class EnterpriseWorkflowOrchestrator:
         async with self._owning(run_id, kind):
             snapshot, run, workflow = await self._snapshot(run_id)
             target = await self._check_decision(run_id, snapshot, run, approver, request_id)
-            value = decision(kind, approver, comment, self._clock())
+            now = self._clock()
+            value = decision(kind, approver, comment, now)
+            # past the deadline the node applies on_timeout instead of this decision
+            late = bool(expired([target], now))
             self.hooks.on_approval(
                 workflow_id=run.workflow_id,
                 run_id=run_id,
                 step_id=target.value["step_id"],
-                event="approved" if kind == "approve" else "rejected",
+                event="timed_out" if late else "approved" if kind == "approve" else "rejected",
                 actor=approver,
                 comment=comment,
                 request_id=target.value["request_id"],
@@ -674,9 +689,10 @@ class EnterpriseWorkflowOrchestrator:
 
     async def verify_audit(self, run_id: str) -> VerifyResult:
         """Check the run's hash chain, and that it reaches the head its state recorded."""
-        snapshot, _, _ = await self._snapshot(run_id)
+        snapshot, run, _ = await self._snapshot(run_id)
         head = snapshot.values.get("audit_head")
-        return self.audit.ledger.verify(run_id, expected_head=head)
+        finished = run.status.is_terminal
+        return self.audit.ledger.verify(run_id, expected_head=head, finished=finished)
 
 
 def _names(step: Any) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import difflib
 import functools
 import inspect
@@ -13,6 +12,7 @@ from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 
 from nodes import StepContext
+from nodes._isolation import run_in_process, run_in_thread
 from state import ActionNotFoundError, MappingError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -108,19 +108,35 @@ class ActionRegistry:
             return None
         return frozenset(p.name for p in params if p.name != "ctx")
 
-    async def invoke(self, name: str, inputs: Mapping[str, Any], ctx: StepContext) -> Any:
-        """Run action (or agent) `name` with `inputs` as keyword arguments."""
+    async def invoke(
+        self,
+        name: str,
+        inputs: Mapping[str, Any],
+        ctx: StepContext,
+        *,
+        isolation: str = "thread",
+    ) -> Any:
+        """Run action (or agent) `name` with `inputs` as keyword arguments.
+
+        With `isolation="process"` the action runs in a child process that a timeout kills;
+        otherwise async actions run on the loop (cancelled at their next await) and sync ones
+        in a worker thread that a timeout waits for (see `nodes._isolation`).
+        """
         target = self._actions.get(name)
         if target is None:
             if name in self._agents:
                 return await self._agents[name].ainvoke(dict(inputs))
             raise _missing("action", name, self._actions)
+        if isolation == "process":
+            if isinstance(target, Runnable):
+                return await run_in_process(target.invoke, {"input": dict(inputs)}, name=name)
+            return await run_in_process(target, _bind(name, target, inputs, ctx), name=name)
         if isinstance(target, Runnable):
             return await target.ainvoke(dict(inputs))
         kwargs = _bind(name, target, inputs, ctx)
         if _is_async(target):
             return await target(**kwargs)
-        result = await asyncio.to_thread(functools.partial(target, **kwargs))
+        result = await run_in_thread(target, kwargs)
         return await result if inspect.isawaitable(result) else result
 
 

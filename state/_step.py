@@ -123,6 +123,9 @@ class WorkflowStep(BaseModel):
     """Name of a registered agent or chat model (react steps, LLM routing)."""
     timeout: Annotated[float, Field(gt=0)] | None = None
     """Seconds one attempt may take."""
+    isolation: Literal["thread", "process"] = "thread"
+    """Where a sync action runs: `thread` (a timeout waits for it to return and records the
+    overrun) or `process` (a child process that a timeout kills). Action steps only."""
     input_mapping: dict[str, str] = Field(default_factory=dict)
     """`{param: path}` over the namespace `{input, context, results, globals}`."""
     output_mapping: dict[str, str] = Field(default_factory=dict)
