@@ -44,6 +44,8 @@ class StepTask(TypedDict):
     dispatched_at: NotRequired[float]
     key_prefix: NotRequired[str]
     sla: NotRequired[dict[str, Any]]
+    token_budget: NotRequired[int]
+    tokens_used: NotRequired[int]
 
 
 def run_key_prefix(state: EnterpriseWorkflowState) -> str:
@@ -84,6 +86,10 @@ def build_task(
         task["dispatched_at"] = state.decided_at
     if (sla := step_targets(workflow.sla_targets, step)) is not None:
         task["sla"] = sla
+    if workflow.sla_targets.max_tokens is not None:
+        task["token_budget"] = workflow.sla_targets.max_tokens
+    if used := state.token_usage.get("total_tokens"):
+        task["tokens_used"] = int(used)
     namespace = namespace_of(state, workflow)
     if step.step_type in _NEEDS_NAMESPACE:
         task["namespace"] = namespace

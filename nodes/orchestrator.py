@@ -16,7 +16,7 @@ from nodes._compensation import compensation_plan
 from nodes._definition import fingerprint, per_workflow, workflow_from_state
 from nodes._outcome import utc_iso
 from nodes._scheduler import node_for, plan, unhandled_failures
-from nodes._services import clock_of, control_of, hooks_of, step_logger
+from nodes._services import clock_of, control_of, hooks_of, max_tokens_of, step_logger
 from nodes._sla import SLA_FLAG, announce, run_breach
 from nodes._task import build_task
 from nodes.parallel_executor import execute
@@ -209,6 +209,8 @@ def _schedule(
     if breach is not None and breach.enforced:
         error = {"step_id": None, "error_type": "SlaBreachError", "message": breach.message}
         return {**update, **_finish(WorkflowStatus.FAILED, now, error=error)}
+    if (budget_error := _over_budget(state, workflow, runtime)) is not None:
+        return {**update, **_finish(WorkflowStatus.FAILED, now, error=budget_error)}
     if unhandled_failures(state, workflow):
         return {**update, "current_steps": []}  # error_recovery decides what the failure becomes
     decision = plan(
@@ -252,6 +254,21 @@ def _schedule(
     if state.status is not WorkflowStatus.RUNNING:
         dispatch["status"] = WorkflowStatus.RUNNING.value
     return {**update, **dispatch}
+
+
+def _over_budget(
+    state: EnterpriseWorkflowState, workflow: AdvancedWorkflow, runtime: Runtime[Any]
+) -> dict[str, Any] | None:
+    """The run error once the run's model calls used more tokens than its budget."""
+    budget = workflow.sla_targets.max_tokens or max_tokens_of(runtime)
+    used = int(state.token_usage.get("total_tokens") or 0)
+    if budget is None or used <= budget:
+        return None
+    message = (
+        f"the run used {used} model tokens, exceeding its budget of {budget} "
+        "(sla_targets.max_tokens); raise max_tokens or make the prompts shorter"
+    )
+    return {"step_id": None, "error_type": "TokenBudgetError", "message": message}
 
 
 def _checkpoint_id(runtime: Runtime[Any]) -> str | None:

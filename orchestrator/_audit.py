@@ -86,6 +86,8 @@ class AuditEvent(StrEnum):
     COMPENSATION = "compensation"
     ROLLBACK = "rollback"
     SLA_BREACHED = "sla_breached"
+    AGENT_FINISHED = "agent_finished"
+    PLAN_RECORDED = "plan_recorded"
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from nodes import (
     workflow_from_state,
 )
 from nodes.orchestrator import DISPATCH_ALL
+from orchestrator._agent_check import check_agents
 from orchestrator._approvals import choose_request, decision, expired
 from orchestrator._audit import VerifyResult
 from orchestrator._audit_hooks import with_audit
@@ -40,12 +41,10 @@ from orchestrator._run import RunResult
 from orchestrator._run_index import RunIndex
 from policies import CircuitBreakers
 from state import (
-    ActionNotFoundError,
     AdvancedWorkflow,
     InvalidInputError,
     RunNotFoundError,
     RunStateError,
-    StepType,
     WorkflowStatus,
 )
 
@@ -191,6 +190,7 @@ class EnterpriseWorkflowOrchestrator:
                 http_transport=self._http_transport,
                 control=self._read_request,
                 hooks=self.hooks,
+                max_tokens=_max_tokens(self.config.get("max_tokens")),
             )
         return self._services[key]
 
@@ -232,22 +232,10 @@ class EnterpriseWorkflowOrchestrator:
         return workflow
 
     def check_actions(self, workflow: AdvancedWorkflow) -> None:
-        """Raise `ActionNotFoundError` naming every action the registry lacks."""
-        actions = self._services_for(workflow).actions
-        missing = sorted(
-            {
-                name
-                for step in workflow.iter_steps()
-                for name in _names(step)
-                if not actions.has_action(name)
-            }
-        )
-        if missing:
-            raise ActionNotFoundError(
-                f"workflow '{workflow.workflow_id}' uses actions that are not registered: "
-                f"{', '.join(missing)}; register them on the ActionRegistry "
-                f"({workflow.actions or 'the registry passed in'})"
-            )
+        """Raise `ActionNotFoundError` naming every action, agent and tool the registry lacks
+        or that does not fit its step (e.g. a function as a react step's model), and
+        `ModelProviderError` for a model string whose provider package is missing."""
+        check_agents(workflow, self._services_for(workflow).actions)
 
     async def execute_workflow(
         self,
@@ -541,7 +529,11 @@ class EnterpriseWorkflowOrchestrator:
         return self.audit.ledger.verify(run_id, expected_head=head)
 
 
-def _names(step: Any) -> list[str]:
-    if step.step_type in (StepType.SEQUENTIAL, StepType.WORKER, StepType.ORCHESTRATOR):
-        return [step.action or step.agent_capability]
-    return []
+def _max_tokens(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InvalidInputError(
+            f"config max_tokens must be a positive integer (tokens per run), got {value!r}"
+        )
+    return value

@@ -9,12 +9,15 @@ from state._errors import (
     ExpressionError,
     InvalidInputError,
     MappingError,
+    ModelProviderError,
     OrchestratorError,
+    PlanError,
     RunNotFoundError,
     RunStateError,
     SlaBreachError,
     StepFailedError,
     StepTimeoutError,
+    TokenBudgetError,
     WebhookError,
     WebhookNotAllowedError,
     WorkflowDefinitionError,
@@ -23,7 +26,7 @@ from state._errors import (
 from state._expression_syntax import ALLOWED_FUNCTIONS, NAMESPACE_ROOTS, check_expression
 from state._retry_policy import RetryPolicy
 from state._run_state import EnterpriseWorkflowState, StepResult
-from state._step import ApprovalConfig, Condition, WebhookConfig, WorkflowStep
+from state._step import ApprovalConfig, Condition, RouterConfig, WebhookConfig, WorkflowStep
 from state._workflow import AdvancedWorkflow, SlaTargets
 
 __all__ = [
@@ -40,9 +43,12 @@ __all__ = [
     "ExpressionError",
     "InvalidInputError",
     "MappingError",
+    "ModelProviderError",
     "OnTimeout",
     "OrchestratorError",
+    "PlanError",
     "RetryPolicy",
+    "RouterConfig",
     "RunId",
     "RunNotFoundError",
     "RunStateError",
@@ -54,6 +60,7 @@ __all__ = [
     "StepStatus",
     "StepTimeoutError",
     "StepType",
+    "TokenBudgetError",
     "WebhookConfig",
     "WebhookError",
     "WebhookNotAllowedError",

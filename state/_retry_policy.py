@@ -38,6 +38,9 @@ class RetryPolicy(BaseModel):
         "WebhookNotAllowedError",
         "ActionNotFoundError",
         "MappingError",
+        "TokenBudgetError",
+        "PlanError",
+        "ModelProviderError",
     )
     """Exception class names never retried, even when `retry_on` matches."""
     parallel_failure_threshold: Annotated[float, Field(ge=0, le=1)] = 0.5

@@ -28,6 +28,9 @@ class SlaTargets(BaseModel):
     """`{step_id: max_seconds}` per-step targets."""
     enforce: bool = False
     """When true a breach fails the run instead of only flagging it."""
+    max_tokens: Annotated[int, Field(gt=0)] | None = None
+    """Model tokens (input plus output, over every model call of the run) a run may use; a
+    run that exceeds it fails with `TokenBudgetError`."""
 
 
 def _as_raw(data: Mapping[str, Any]) -> dict[str, Any]:
