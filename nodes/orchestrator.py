@@ -14,11 +14,12 @@ from langgraph.runtime import Runtime
 
 from nodes._compensation import compensation_plan
 from nodes._definition import fingerprint, per_workflow, workflow_from_state
+from nodes._fanout import is_fanout, pending_workers
 from nodes._outcome import utc_iso
 from nodes._scheduler import node_for, plan, unhandled_failures
 from nodes._services import clock_of, control_of, hooks_of, max_tokens_of, step_logger
 from nodes._sla import SLA_FLAG, announce, run_breach
-from nodes._task import build_task
+from nodes._task import step_of, task_for
 from nodes.parallel_executor import execute
 from state import (
     AdvancedWorkflow,
@@ -124,7 +125,7 @@ def _runs_inline(state: EnterpriseWorkflowState, update: dict[str, Any], step_id
     """
     key = update.get("workflow_key") or state.workflow_key
     workflow = workflow_from_state(state.workflow, key or None)
-    return node_for(workflow.step(step_id).step_type) == "parallel_executor"
+    return node_for(step_of(workflow, step_id).step_type) == "parallel_executor"
 
 
 async def _run_inline(
@@ -133,8 +134,8 @@ async def _run_inline(
     fields = ("run_id", "workflow_id", "workflow_key", "input", "started_monotonic", "decided_at")
     view = state.model_copy(update={k: update[k] for k in fields if k in update})
     workflow = workflow_from_state(state.workflow, view.workflow_key or None)
-    step = workflow.step(step_id)
-    step_update = await execute(build_task(view, workflow, step), step, runtime)
+    step = step_of(workflow, step_id)
+    step_update = await execute(task_for(view, workflow, step_id), step, runtime)
     merged = dict(update)
     for key, value in step_update.items():
         old = merged.get(key)
@@ -170,7 +171,7 @@ def _check_run_sla(
 
 
 def _strategy(workflow: AdvancedWorkflow, ready: list[str]) -> str:
-    types = {workflow.step(sid).step_type.value for sid in ready}
+    types = {step_of(workflow, sid).step_type.value for sid in ready}
     if len(ready) == 1:
         return types.pop()
     return "parallel" if len(types) == 1 else "mixed"
@@ -247,13 +248,32 @@ def _schedule(
     }
     if points:
         update["rollback_points"] = points
-    dispatch: dict[str, Any] = {"current_steps": decision.ready}
+    capped = not config.get("configurable", {}).get(DISPATCH_ALL, False)
+    ready = _expand_fanouts(state, workflow, decision.ready, capped)
+    dispatch: dict[str, Any] = {"current_steps": ready}
     # write only what changed: every channel written is a row in the checkpoint's writes
     if any(workflow.step(s).step_type is StepType.HUMAN_APPROVAL for s in decision.ready):
         dispatch["decided_at"] = now  # the request time of the approvals dispatched now
     if state.status is not WorkflowStatus.RUNNING:
         dispatch["status"] = WorkflowStatus.RUNNING.value
     return {**update, **dispatch}
+
+
+def _expand_fanouts(
+    state: EnterpriseWorkflowState, workflow: AdvancedWorkflow, ready: list[str], capped: bool
+) -> list[str]:
+    """Ready fan-out steps with a plan become their unfinished workers (`step#n`), capped at
+    `max_parallel_steps` per step; once every worker finished the step itself goes out again
+    to reduce."""
+    out: list[str] = []
+    for sid in ready:
+        plan = state.fanout_plans.get(sid)
+        if plan is None or not is_fanout(workflow.step(sid)):
+            out.append(sid)
+            continue
+        pending = pending_workers(sid, plan, state.worker_results)
+        out.extend((pending[: workflow.max_parallel_steps] if capped else pending) or [sid])
+    return out
 
 
 def _over_budget(

@@ -33,7 +33,7 @@ from nodes._report import finish
 from nodes._services import clock_of, hooks_of
 from nodes._step_runner import StepEnv, call_guarded
 from nodes._task import StepTask
-from nodes.parallel_executor import failed_outcome, step_env
+from nodes.parallel_executor import failed_outcome, meter_for, step_env
 from policies import fill_placeholders, map_outputs
 from state import MappingError, StepFailedError, StepStatus, WorkflowStep
 
@@ -49,12 +49,6 @@ def _system_prompt(step: WorkflowStep, task: StepTask) -> str | None:
 def _tool_error(exc: Exception) -> str:
     """A tool's failure, as the observation the model sees next."""
     return f"Error: {type(exc).__name__}: {exc}. Fix the arguments or try another way."
-
-
-def meter_for(task: StepTask, env: StepEnv) -> TokenMeter:
-    """The run's token meter for one step: usage so far and the budget."""
-    budget = task.get("token_budget") or env.services.max_tokens
-    return TokenMeter(before=int(task.get("tokens_used") or 0), budget=budget)
 
 
 async def _with_model(
