@@ -17,6 +17,7 @@ runs in three phases, each its own LangGraph task:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -153,12 +154,13 @@ async def _model_plan(
     messages: list[BaseMessage] = [SystemMessage(guide), *to_messages(inputs)]
     problems: list[str] = []
     for round_ in range(2):
+        history = list(messages)
         result = await guarded_model_call(
             step,
             env,
             meter,
             capability,
-            lambda history=list(messages): planner.ainvoke(history),
+            functools.partial(planner.ainvoke, history),
             name=model_name(model, capability),
         )
         parsed = result.get("parsed") if isinstance(result, Mapping) else result

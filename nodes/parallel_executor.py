@@ -94,7 +94,7 @@ async def _fanout(task: StepTask, step: WorkflowStep, runtime: Runtime[Any]) -> 
         wid = task["step_id"]
         try:
             if "input_error" in task:
-                raise MappingError(task["input_error"])
+                raise MappingError(task["input_error"])  # noqa: TRY301 -- recorded below
             outcome = await run_worker(step, env, wid, worker["subtask"], worker["inputs"])
         except GraphBubbleUp:
             raise
@@ -117,7 +117,7 @@ async def _fanout(task: StepTask, step: WorkflowStep, runtime: Runtime[Any]) -> 
         gathered = gather(step.step_id, fanout["plan"], fanout["results"])
         threshold = env.policy_for(step).parallel_failure_threshold
         if gathered["total_steps"] and gathered["success_rate"] < threshold:
-            raise StepFailedError(
+            raise StepFailedError(  # noqa: TRY301 -- becomes the step's failure below
                 f"{gathered['failed_steps']} of {gathered['total_steps']} workers of step "
                 f"'{step.step_id}' failed (success rate {gathered['success_rate']} < "
                 f"parallel_failure_threshold {threshold}): {gathered['failures']}"
