@@ -48,6 +48,7 @@ class StepTask(TypedDict):
     token_budget: NotRequired[int]
     tokens_used: NotRequired[int]
     fanout: NotRequired[dict[str, Any]]
+    adaptive: NotRequired[bool]
     worker: NotRequired[dict[str, Any]]
 
 
@@ -89,6 +90,8 @@ def build_task(
         task["dispatched_at"] = state.decided_at
     if (sla := step_targets(workflow.sla_targets, step)) is not None:
         task["sla"] = sla
+    if workflow.adaptive_routing and step.step_type is StepType.CONDITIONAL:
+        task["adaptive"] = True
     if workflow.sla_targets.max_tokens is not None:
         task["token_budget"] = workflow.sla_targets.max_tokens
     if used := state.token_usage.get("total_tokens"):
