@@ -230,7 +230,6 @@ _DEFERRED = frozenset(
         AuditEvent.STEP_RETRIED,
         AuditEvent.ROUTE_DECIDED,
         AuditEvent.AGENT_FINISHED,
-        AuditEvent.PLAN_RECORDED,
     }
 )
 """Events raised inside nodes, stored together when the node reports its chain head."""

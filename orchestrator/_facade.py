@@ -35,6 +35,7 @@ from orchestrator._checkpointer import default_db, open_checkpointer, sqlite_pat
 from orchestrator._graph import build_graph
 from orchestrator._loader import load_workflow
 from orchestrator._metrics import MetricsCollector
+from orchestrator._planning import Plan, plan_json, plan_workflow
 from orchestrator._registry import ActionRegistry
 from orchestrator._rollback import rollback_point
 from orchestrator._run import RunResult
@@ -261,6 +262,61 @@ class EnterpriseWorkflowOrchestrator:
             )
         payload = {"workflow": workflow.to_data(), "context": dict(input_data or {})}
         return await self._drive(run_id, workflow, payload)
+
+    async def plan_workflow(
+        self,
+        task: str,
+        *,
+        planner: str = "planner",
+        input_data: Mapping[str, Any] | None = None,
+        approvers: Sequence[str] = (),
+        actions_module: str | None = None,
+    ) -> Plan:
+        """Ask the `planner` model for a workflow doing `task` (validated, one repair round).
+
+        With `approvers` the plan starts with a `human_approval` step (`review_plan`) that every
+        other step waits for. `actions_module` is written into the plan (for the CLI)."""
+        actions = self.registry or (
+            load_actions_module(actions_module) if actions_module else self._no_actions
+        )
+        return await plan_workflow(
+            task,
+            actions,
+            planner=planner,
+            input_data=input_data,
+            approvers=approvers,
+            actions_module=actions_module,
+            sleep=self._sleep,
+        )
+
+    async def execute_task(
+        self,
+        task: str,
+        input_data: Mapping[str, Any] | None = None,
+        *,
+        planner: str = "planner",
+        approvers: Sequence[str] = (),
+        run_id: str | None = None,
+        actions_module: str | None = None,
+    ) -> RunResult:
+        """Plan a workflow for `task` with the `planner` model, audit the plan, and run it."""
+        plan = await self.plan_workflow(
+            task,
+            planner=planner,
+            input_data=input_data,
+            approvers=approvers,
+            actions_module=actions_module,
+        )
+        run_id = run_id or uuid.uuid4().hex
+        self.hooks.on_plan(
+            workflow_id=plan.workflow.workflow_id,
+            run_id=run_id,
+            step_id=None,
+            plan=plan_json(plan),
+            repaired=plan.repaired,
+            task=task,
+        )
+        return await self.execute_workflow(plan.workflow, input_data, run_id=run_id)
 
     async def _drive(self, run_id: str, workflow: AdvancedWorkflow, payload: Any) -> RunResult:
         """Run the graph for `run_id` from `payload` (input, None, or a resume Command)."""

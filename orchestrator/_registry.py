@@ -54,6 +54,7 @@ class ActionRegistry:
         self._agents: dict[str, Any] = {}
         self._tools: dict[str, BaseTool] = {}
         self._models: dict[str, Any] = {}
+        self._descriptions: dict[str, str] = {}
 
     def action(self, name: str | None = None) -> Callable[[F], F]:
         """Decorator registering a function (sync or async) under `name` (default: its name)."""
@@ -80,13 +81,14 @@ class ActionRegistry:
         self._actions.setdefault(name or tool.name, tool)
         return tool
 
-    def add_agent(self, name: str, agent: Any) -> None:
+    def add_agent(self, name: str, agent: Any, *, description: str | None = None) -> None:
         """Register an agent as `agent_capability` `name`.
 
         `agent` is a chat model, an `init_chat_model` string (`"openai:gpt-4o-mini"`,
         `"anthropic:claude-sonnet-4-5"`, `"ollama:llama3"`; created on first use, so importing,
         validating and drawing need no provider package, network or key), a compiled LangGraph
-        graph (e.g. a prebuilt agent), a Runnable or a function.
+        graph (e.g. a prebuilt agent), a Runnable or a function. `description` tells planners
+        what it is for.
         """
         if isinstance(agent, str) and not is_model_string(agent):
             raise TypeError(
@@ -101,6 +103,8 @@ class ActionRegistry:
             )
         self._agents[name] = agent
         self._models.pop(name, None)
+        if description:
+            self._descriptions[name] = description
 
     def has_action(self, name: str) -> bool:
         """True when an action or agent of this name is registered (or `name` is a model
@@ -124,6 +128,17 @@ class ActionRegistry:
     def names(self) -> list[str]:
         """Every registered action name."""
         return sorted(self._actions)
+
+    def describe(self) -> dict[str, str]:
+        """`{name: one line}` of every action and agent, for planners choosing among them."""
+        out: dict[str, str] = {}
+        for name, target in self._actions.items():
+            text = getattr(target, "description", None) or inspect.getdoc(target) or ""
+            out[name] = f"action. {text.splitlines()[0] if text else ''}".strip()
+        for name, agent in self._agents.items():
+            text = self._descriptions.get(name) or ""
+            out[name] = f"agent ({kind_of(agent).value.replace('_', ' ')}). {text}".strip()
+        return out
 
     @property
     def agent_names(self) -> list[str]:
