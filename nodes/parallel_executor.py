@@ -102,6 +102,9 @@ async def _fanout(task: StepTask, step: WorkflowStep, runtime: Runtime[Any]) -> 
             outcome = failed_outcome(task, exc, env.services.clock())
         report(outcome, hooks, **ids)
         update: dict[str, Any] = {"worker_results": {wid: worker_record(outcome)}}
+        usage = outcome.output.get("usage") if isinstance(outcome.output, dict) else None
+        if isinstance(usage, dict) and usage.get("total_tokens"):
+            update["token_usage"] = usage  # an agent worker's model calls count too
         if (head := hooks.head(task["run_id"])) is not None:
             update["audit_head"] = head
         return update
