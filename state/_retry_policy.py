@@ -19,7 +19,7 @@ class RetryPolicy(BaseModel):
         `RetryPolicy(max_attempts=5, initial_delay=0.2, max_delay=5.0)`
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     max_attempts: Annotated[int, Field(ge=1, le=100)] = 3
     """Attempts in all, the first included; 1 means no retry."""

@@ -20,7 +20,9 @@ CONTAINER_STEP_TYPES = frozenset({StepType.PARALLEL, StepType.LOOP})
 
 
 class _Config(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, use_attribute_docstrings=True
+    )
 
 
 class Condition(_Config):
@@ -119,7 +121,9 @@ class WorkflowStep(BaseModel):
         `WorkflowStep(step_id="charge", action="charge_card", dependencies=["authorize"])`
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, use_attribute_docstrings=True
+    )
 
     step_id: StepId = Field(pattern=STEP_ID_PATTERN)
     """Unique id within the workflow, nested steps included."""

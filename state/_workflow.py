@@ -20,7 +20,7 @@ from state._validation import collect_problems, pydantic_problems
 class SlaTargets(BaseModel):
     """Service-level targets of a workflow; a breach is flagged, and enforced on request."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     max_duration_seconds: Annotated[float, Field(gt=0)] | None = None
     """Target duration of a whole run."""
@@ -63,7 +63,9 @@ class AdvancedWorkflow(BaseModel):
         ```
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, use_attribute_docstrings=True
+    )
 
     workflow_id: str = ""
     """Stable id; defaults to a slug of `name`."""
