@@ -62,6 +62,24 @@ class RunHooks:
     ) -> None:
         """A step (or a container's child) finished: completed, failed or skipped."""
 
+    def on_cache_hit(
+        self, *, workflow_id: str, run_id: str, step_id: str, key: str, **_: Any
+    ) -> None:
+        """A cacheable step was served from the step cache instead of running."""
+
+    def on_custom_metric(
+        self,
+        *,
+        workflow_id: str,
+        run_id: str,
+        step_id: str,
+        name: str,
+        kind: str,
+        value: float,
+        **_: Any,
+    ) -> None:
+        """A step set one of its `custom_metrics` (kind: gauge, counter or histogram)."""
+
     def on_model_call(
         self,
         *,

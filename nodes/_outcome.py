@@ -41,6 +41,8 @@ class StepOutcome:
     children: list[StepOutcome] = field(default_factory=list)
     record_output: bool = True
     step_type: str = ""
+    failed_attempts: list[str] = field(default_factory=list)
+    """Error types of the attempts that failed and were retried."""
 
     @property
     def ok(self) -> bool:
@@ -73,10 +75,19 @@ class StepOutcome:
         return out
 
 
-def report(outcome: StepOutcome, hooks: RunHooks, *, workflow_id: str, run_id: str) -> None:
-    """Tell the hooks about `outcome` and every nested outcome."""
+def report(
+    outcome: StepOutcome,
+    hooks: RunHooks,
+    *,
+    workflow_id: str,
+    run_id: str,
+    unmetered: frozenset[str] = frozenset(),
+) -> None:
+    """Tell the hooks about `outcome` and every nested outcome (`metrics_enabled` is false
+    for the steps in `unmetered`)."""
     for item in outcome.flatten():
         hooks.on_step(
+            metrics_enabled=item.step_id not in unmetered,
             workflow_id=workflow_id,
             run_id=run_id,
             step_id=item.step_id,
@@ -112,11 +123,11 @@ def outcome_update(outcome: StepOutcome) -> dict[str, Any]:
                 results[sid] = item.output
         elif item.status is StepStatus.FAILED:
             failed.append(sid)
-            if item.error is not None:
-                name = type(item.error).__name__
-                errors[name] = errors.get(name, 0) + 1
         else:
             skipped.append(sid)
+        final = [type(item.error).__name__] if item.error is not None else []
+        for name in [*item.failed_attempts, *final]:  # every failed attempt counts
+            errors[name] = errors.get(name, 0) + 1
         if item.attempts > 1:
             retries[sid] = item.attempts - 1
         flags.extend(item.flags)

@@ -19,9 +19,10 @@ from typing import Any, Protocol, runtime_checkable
 import structlog
 from langgraph.runtime import Runtime
 
+from nodes._cache import StepCache
 from nodes._hooks import NO_HOOKS, RunHooks
 from policies import CircuitBreakers
-from state import ActionNotFoundError
+from state import ActionNotFoundError, InvalidInputError
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,20 @@ class StepContext:
     """Stable across retries and crash-resumes of this step: use it to make effects once-only."""
     logger: Any
     """A structlog logger bound to the workflow, run and step ids."""
+    metrics: Callable[[str, float], None] | None = None
+    """Sets a series the step declares in `custom_metrics` (use `metric(name, value)`)."""
+
+    def metric(self, name: str, value: float) -> None:
+        """Set (gauge), add to (counter) or observe (histogram) the step's custom metric `name`.
+
+        ctx.metric("documents_scanned", 42)
+        """
+        if self.metrics is None:
+            raise InvalidInputError(
+                f"step '{self.step_id}' cannot record metric '{name}': this context has no "
+                "metrics sink (declare the metric in the step's `custom_metrics`)"
+            )
+        self.metrics(name, value)
 
 
 @runtime_checkable
@@ -87,6 +102,8 @@ class RunServices:
     control: Callable[[str], str | None] = field(default=lambda _run_id: None)
     """Reads a lifecycle request (`pause`, `cancel`, `cancel_compensate`) for a run, written
     by another process; checked at every step boundary."""
+    cache: StepCache | None = None
+    """Where `cacheable: true` steps keep their outputs (None: no caching)."""
 
 
 _DEFAULTS: dict[str, RunServices] = {}

@@ -15,11 +15,18 @@ from urllib.parse import urlsplit
 
 from langgraph.errors import GraphBubbleUp
 
+from nodes._cache import cache_key
 from nodes._outcome import StepOutcome
 from nodes._plain import to_plain
 from nodes._services import RunServices, StepContext, step_logger
 from nodes._webhook import call_webhook, resolve_url
-from policies import call_with_retry, is_control_flow, map_outputs, run_with_timeout
+from policies import (
+    call_with_retry,
+    is_control_flow,
+    map_outputs,
+    resolve_path,
+    run_with_timeout,
+)
 from state import (
     CircuitOpenError,
     InvalidInputError,
@@ -57,6 +64,8 @@ class StepEnv:
     gate: asyncio.Semaphore | None = None
     """Caps concurrent action calls of a parallel container; held only while an action runs,
     so bookkeeping (hooks, audit, mappings) never occupies a slot."""
+    version: str | None = None
+    """Version of the workflow (set when a step of the task is cacheable)."""
 
     def policy_for(self, step: WorkflowStep) -> RetryPolicy:
         """The workflow policy overridden by the step's own fields."""
@@ -98,12 +107,14 @@ async def call_guarded(
     make_call: Callable[[StepContext], Awaitable[T]],
     *,
     on_attempt: Callable[[int], None] | None = None,
+    failed_attempts: list[str] | None = None,
 ) -> T:
     """Await `make_call(ctx)` under the step's policies: retry with backoff, the circuit
     breaker named `breaker_name`, the step timeout per attempt and the workflow deadline.
 
     Actions, webhooks and the model calls of agent steps all go through here, so a policy
-    means the same thing whatever the step calls. Raises the final error (with `attempts`).
+    means the same thing whatever the step calls. Raises the final error (with `attempts`);
+    the error type of each failed attempt that is retried goes to `failed_attempts`.
     """
     services = env.services
     key = f"{env.key_prefix}:{step.step_id}"
@@ -120,6 +131,7 @@ async def call_guarded(
             attempt=number,
             idempotency_key=key,
             logger=log,
+            metrics=metric_sink(step, env) if step.custom_metrics else None,
         )
         breaker = services.breakers.get(breaker_name)
         breaker.before_call()
@@ -141,6 +153,8 @@ async def call_guarded(
         return result
 
     async def on_retry(*, attempt: int, error: BaseException, delay: float, **_: Any) -> None:
+        if failed_attempts is not None:
+            failed_attempts.append(type(error).__name__)
         log.warning("step_retry", attempt=attempt, error=str(error), delay=round(delay, 3))
         services.hooks.on_step_retry(
             workflow_id=env.workflow_id,
@@ -196,14 +210,30 @@ async def run_leaf(
             )
         return services.actions.invoke(step.action or step.agent_capability or "", inputs, ctx)
 
+    cache = services.cache if step.cacheable and env.version is not None else None
+    cache_id = ""
     try:
         check_inputs(step, inputs)
+        if cache is not None:
+            name = step.action or step.agent_capability or ""
+            cache_id = cache_key(env.workflow_id, str(env.version), name, inputs)
+            hit, cached = await asyncio.to_thread(cache.get, cache_id, services.clock())
+            if hit:
+                return _from_cache(step, env, outcome, cached, cache_id, cpu_start)
         output = to_plain(
             await call_guarded(
-                step, env, breaker_name_for(step, namespace), make_call, on_attempt=started
+                step,
+                env,
+                breaker_name_for(step, namespace),
+                make_call,
+                on_attempt=started,
+                failed_attempts=outcome.failed_attempts,
             )
         )
         outcome.context_updates = map_outputs(step.output_mapping, output)
+        record_output_metrics(step, env, output)
+        if cache is not None:
+            await asyncio.to_thread(cache.put, cache_id, output, services.clock(), step.cache_ttl)
     except GraphBubbleUp:
         raise
     except Exception as exc:  # noqa: BLE001 -- any failure becomes data: a failed outcome
@@ -213,6 +243,65 @@ async def run_leaf(
     outcome.finished = services.clock()
     outcome.cpu_seconds = time.process_time() - cpu_start
     log.debug("step_completed", attempts=outcome.attempts)
+    return outcome
+
+
+METRIC_KINDS = frozenset({"gauge", "counter", "histogram"})
+"""`custom_metrics` values that name a kind (anything else is a path over the output)."""
+
+
+def metric_sink(step: WorkflowStep, env: StepEnv) -> Any:
+    """The `ctx.metrics` of a step: sets the series it declares, refuses the others."""
+
+    def record(name: str, value: float) -> None:
+        kind = step.custom_metrics.get(name)
+        if kind is None:
+            declared = ", ".join(sorted(step.custom_metrics)) or "none"
+            raise InvalidInputError(
+                f"step '{step.step_id}' records metric '{name}' but declares only {declared}; "
+                f"add '{name}' to its custom_metrics"
+            )
+        env.services.hooks.on_custom_metric(
+            workflow_id=env.workflow_id,
+            run_id=env.run_id,
+            step_id=step.step_id,
+            name=name,
+            kind=kind if kind in METRIC_KINDS else "gauge",
+            value=float(value),
+        )
+
+    return record
+
+
+def record_output_metrics(step: WorkflowStep, env: StepEnv, output: Any) -> None:
+    """Set the gauges a step declares as `{name: path}` from its output (numbers only)."""
+    for name, spec in step.custom_metrics.items():
+        if spec in METRIC_KINDS:
+            continue
+        value = resolve_path(spec, output)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            env.services.hooks.on_custom_metric(
+                workflow_id=env.workflow_id,
+                run_id=env.run_id,
+                step_id=step.step_id,
+                name=name,
+                kind="gauge",
+                value=float(value),
+            )
+
+
+def _from_cache(
+    step: WorkflowStep, env: StepEnv, outcome: StepOutcome, output: Any, key: str, cpu: float
+) -> StepOutcome:
+    """A completed outcome served from the step cache (no attempt made; audited)."""
+    env.services.hooks.on_cache_hit(
+        workflow_id=env.workflow_id, run_id=env.run_id, step_id=step.step_id, key=key
+    )
+    outcome.status, outcome.output = StepStatus.COMPLETED, output
+    outcome.context_updates = map_outputs(step.output_mapping, output)
+    outcome.reason = "served from the step cache"
+    outcome.finished = env.services.clock()
+    outcome.cpu_seconds = time.process_time() - cpu
     return outcome
 
 

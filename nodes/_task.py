@@ -50,6 +50,7 @@ class StepTask(TypedDict):
     fanout: NotRequired[dict[str, Any]]
     adaptive: NotRequired[bool]
     worker: NotRequired[dict[str, Any]]
+    version: NotRequired[str]
 
 
 def run_key_prefix(state: EnterpriseWorkflowState) -> str:
@@ -88,6 +89,10 @@ def build_task(
         task["key_prefix"] = run_key_prefix(state)
     if state.decided_at is not None:
         task["dispatched_at"] = state.decided_at
+    if any(s.cacheable for s in (step, *step.children)) or any(
+        c.cacheable for child in step.children for c in child.children
+    ):
+        task["version"] = workflow.version  # part of the step cache's key
     if (sla := step_targets(workflow.sla_targets, step)) is not None:
         task["sla"] = sla
     if workflow.adaptive_routing and step.step_type is StepType.CONDITIONAL:

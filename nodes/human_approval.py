@@ -107,9 +107,8 @@ async def human_approval(task: StepTask, runtime: Runtime[Any]) -> dict[str, Any
                 f"nobody decided step '{step.step_id}' before its deadline "
                 f"{request['deadline']}; on_timeout rejects it"
             )
-            return finish(
-                task, runtime, _outcome(step, runtime, StepStatus.FAILED, error=error, flags=flags)
-            )
+            outcome = _outcome(step, runtime, StepStatus.FAILED, error=error, flags=flags)
+            return _closed(request, "timed_out", approvals, finish(task, runtime, outcome))
         if who not in request["approvers"]:
             continue
         if kind == "reject":
@@ -117,7 +116,8 @@ async def human_approval(task: StepTask, runtime: Runtime[Any]) -> dict[str, Any
                 f"step '{step.step_id}' was rejected by {who}: "
                 f"{decision.get('comment') or 'no reason given'}"
             )
-            return finish(task, runtime, _outcome(step, runtime, StepStatus.FAILED, error=rejected))
+            outcome = _outcome(step, runtime, StepStatus.FAILED, error=rejected)
+            return _closed(request, "rejected", approvals, finish(task, runtime, outcome))
         approvals[who] = {
             "approver": who,
             "comment": decision.get("comment"),
@@ -136,4 +136,15 @@ async def human_approval(task: StepTask, runtime: Runtime[Any]) -> dict[str, Any
         flags=flags,
         context_updates=map_outputs(step.output_mapping, output),
     )
-    return finish(task, runtime, outcome)
+    return _closed(request, "approved", approvals, finish(task, runtime, outcome))
+
+
+def _closed(
+    request: dict[str, Any],
+    status: str,
+    approvals: dict[str, dict[str, Any]],
+    update: dict[str, Any],
+) -> dict[str, Any]:
+    """`update` with the request recorded as decided in `approval_requests`."""
+    closed = {**request, "status": status, "approvals": list(approvals.values())}
+    return {**update, "approval_requests": {request["request_id"]: closed}}

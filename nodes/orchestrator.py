@@ -15,6 +15,7 @@ from langgraph.runtime import Runtime
 from nodes._compensation import compensation_plan
 from nodes._definition import fingerprint, per_workflow, workflow_from_state
 from nodes._fanout import is_fanout, pending_workers
+from nodes._live import live_results, open_requests, pending_results
 from nodes._outcome import utc_iso
 from nodes._scheduler import node_for, plan, unhandled_failures
 from nodes._services import clock_of, control_of, hooks_of, max_tokens_of, step_logger
@@ -78,7 +79,7 @@ async def orchestrator(
         "run_id": update.get("run_id", state.run_id),
     }
     if state.status is WorkflowStatus.INITIALIZING and update.get("status") == "running":
-        hooks.on_run_started(**ids)
+        hooks.on_run_started(**ids, **_optimization(state, update))
     if skipped := update.get("skipped_steps"):
         workflow = workflow_from_state(
             state.workflow, update.get("workflow_key") or state.workflow_key or None
@@ -87,6 +88,7 @@ async def orchestrator(
             kind = workflow.step(sid).step_type.value
             hooks.on_step(
                 **ids,
+                metrics_enabled=workflow.step(sid).metrics_enabled,
                 step_id=sid,
                 step_type=kind,
                 status="skipped",
@@ -114,6 +116,18 @@ async def orchestrator(
     if update and (head := hooks.head(ids["run_id"])) is not None:
         update["audit_head"] = head
     return update
+
+
+def _optimization(state: EnterpriseWorkflowState, update: dict[str, Any]) -> dict[str, Any]:
+    """With `optimization_enabled`, the version a run uses and what it was optimized from."""
+    workflow = workflow_from_state(state.workflow, update.get("workflow_key") or None)
+    if not workflow.optimization_enabled:
+        return {}
+    origin = workflow.optimized_from
+    return {
+        "version": workflow.version,
+        "optimized_from": origin.model_dump(mode="json") if origin is not None else None,
+    }
 
 
 def _runs_inline(state: EnterpriseWorkflowState, update: dict[str, Any], step_id: str) -> bool:
@@ -252,8 +266,15 @@ def _schedule(
     ready = _expand_fanouts(state, workflow, decision.ready, capped)
     dispatch: dict[str, Any] = {"current_steps": ready}
     # write only what changed: every channel written is a row in the checkpoint's writes
-    if any(workflow.step(s).step_type is StepType.HUMAN_APPROVAL for s in decision.ready):
+    approvals = [s for s in decision.ready if workflow.step(s).step_type is StepType.HUMAN_APPROVAL]
+    if approvals:
         dispatch["decided_at"] = now  # the request time of the approvals dispatched now
+        dispatch["approval_requests"] = open_requests(state, workflow, approvals, run_id, now)
+    live = live_results(workflow, decision.ready, now)
+    if state.status is WorkflowStatus.INITIALIZING:
+        live = {**pending_results(workflow), **live}
+    if live:
+        dispatch["step_results"] = {**live, **update.get("step_results", {})}
     if state.status is not WorkflowStatus.RUNNING:
         dispatch["status"] = WorkflowStatus.RUNNING.value
     return {**update, **dispatch}

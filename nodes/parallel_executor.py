@@ -38,6 +38,7 @@ def step_env(task: StepTask, runtime: Runtime[Any]) -> StepEnv:
         max_parallel=task["max_parallel"],
         deadline=task["deadline"],
         key_prefix=task.get("key_prefix", task["run_id"]),
+        version=task.get("version"),
     )
 
 
@@ -100,7 +101,7 @@ async def _fanout(task: StepTask, step: WorkflowStep, runtime: Runtime[Any]) -> 
             raise
         except Exception as exc:  # noqa: BLE001 -- the worker's failure is recorded as data
             outcome = failed_outcome(task, exc, env.services.clock())
-        report(outcome, hooks, **ids)
+        report(outcome, hooks, workflow_id=ids["workflow_id"], run_id=ids["run_id"])
         update: dict[str, Any] = {"worker_results": {wid: worker_record(outcome)}}
         usage = outcome.output.get("usage") if isinstance(outcome.output, dict) else None
         if isinstance(usage, dict) and usage.get("total_tokens"):

@@ -3,37 +3,44 @@
 from nodes import RunHooks, StepContext
 from orchestrator._audit import AuditLedger, VerifyResult
 from orchestrator._audit_hooks import AuditHooks
-from orchestrator._checkpointer import DEFAULT_DB
+from orchestrator._engine import AdvancedWorkflowEngine
 from orchestrator._facade import EnterpriseWorkflowOrchestrator
 from orchestrator._graph import build_graph
 from orchestrator._loader import load_workflow, workflow_schema
 from orchestrator._logging import configure_logging, use_stdlib_logging
 from orchestrator._metrics import DatabaseCollector, MetricsCollector, serve_metrics
-from orchestrator._optimizer import Recommendation, RecommendationKind, Report, analyse
 from orchestrator._registry import ActionRegistry
 from orchestrator._run import RunResult
 from orchestrator._tracing import TracingHooks
 from orchestrator._watch import watch_run
+from orchestrator.optimizer import (
+    OptimizationRecommendation,
+    OptimizationRule,
+    PerformanceMetrics,
+    WorkflowOptimizer,
+)
+from orchestrator.storage import DEFAULT_DB
 
 use_stdlib_logging()
 
 __all__ = [
     "DEFAULT_DB",
     "ActionRegistry",
+    "AdvancedWorkflowEngine",
     "AuditHooks",
     "AuditLedger",
     "DatabaseCollector",
     "EnterpriseWorkflowOrchestrator",
     "MetricsCollector",
-    "Recommendation",
-    "RecommendationKind",
-    "Report",
+    "OptimizationRecommendation",
+    "OptimizationRule",
+    "PerformanceMetrics",
     "RunHooks",
     "RunResult",
     "StepContext",
     "TracingHooks",
     "VerifyResult",
-    "analyse",
+    "WorkflowOptimizer",
     "build_graph",
     "configure_logging",
     "load_workflow",

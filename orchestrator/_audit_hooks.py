@@ -53,9 +53,16 @@ class AuditHooks(RunHooks):
             defer=event in _DEFERRED,
         )
 
-    def on_run_started(self, *, workflow_id: str, run_id: str, **_: Any) -> None:
-        """`run_started`."""
-        self._add(run_id, AuditEvent.RUN_STARTED, workflow_id)
+    def on_run_started(self, *, workflow_id: str, run_id: str, **kw: Any) -> None:
+        """`run_started`; with `optimization_enabled`, the `version` the run uses and the
+        `optimized_from` record of an optimized definition."""
+        self._add(
+            run_id,
+            AuditEvent.RUN_STARTED,
+            workflow_id,
+            version=kw.get("version"),
+            optimized_from=kw.get("optimized_from"),
+        )
 
     def on_run_finished(
         self, *, workflow_id: str, run_id: str, status: str, duration: float, **_: Any
@@ -106,6 +113,12 @@ class AuditHooks(RunHooks):
             duration_seconds=round(float(kw.get("duration", 0.0)), 6),
             error_type=kw.get("error_type"),
         )
+
+    def on_cache_hit(
+        self, *, workflow_id: str, run_id: str, step_id: str, key: str, **_: Any
+    ) -> None:
+        """`step_cache_hit`: the step's output came from the step cache (key included)."""
+        self._add(run_id, AuditEvent.STEP_CACHE_HIT, workflow_id, step_id=step_id, key=key)
 
     def on_route(
         self, *, workflow_id: str, run_id: str, step_id: str, targets: list[str], **kw: Any
@@ -230,6 +243,7 @@ _DEFERRED = frozenset(
         AuditEvent.STEP_RETRIED,
         AuditEvent.ROUTE_DECIDED,
         AuditEvent.AGENT_FINISHED,
+        AuditEvent.STEP_CACHE_HIT,
     }
 )
 """Events raised inside nodes, stored together when the node reports its chain head."""

@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from orchestrator._checkpointer import default_db
 from orchestrator._cli_audit import add_commands as add_audit_commands
+from orchestrator._cli_db import add_commands as add_db_commands
 from orchestrator._cli_observe import add_commands, metrics_endpoint
 from orchestrator._cli_optimize import add_commands as add_optimize_commands
 from orchestrator._cli_plan import add_commands as add_plan_commands
@@ -26,6 +26,7 @@ from orchestrator._logging import configure_logging
 from orchestrator._mermaid import workflow_mermaid
 from orchestrator._run import RunResult
 from orchestrator._watch import watch_run
+from orchestrator.storage import default_db
 from state import InvalidInputError, OrchestratorError, WorkflowDefinitionError, WorkflowStatus
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_WAITING = 0, 1, 2, 3
@@ -293,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(add)
     add_optimize_commands(add)
     add_plan_commands(add, print_run=_print_run, parse_input=parse_input)
+    add_db_commands(sub, common)
     return parser
 
 

@@ -44,6 +44,10 @@ class RunResult:
     """When it ended."""
     compliance_flags: list[str] = field(default_factory=list)
     """Flags raised during the run."""
+    error_counts: dict[str, int] = field(default_factory=dict)
+    """`{error_type: count}` over every failed attempt (retried ones included)."""
+    approval_requests: dict[str, Any] = field(default_factory=dict)
+    """`{request_id: ApprovalRequest data}` of the approvals asked for so far."""
 
     @classmethod
     def from_snapshot(cls, run_id: str, snapshot: StateSnapshot) -> RunResult:
@@ -74,6 +78,8 @@ class RunResult:
             started_at=values.get("started_at"),
             finished_at=values.get("finished_at"),
             compliance_flags=list(values.get("compliance_flags", [])),
+            error_counts=dict(values.get("error_counts", {})),
+            approval_requests=dict(values.get("approval_requests", {})),
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -8,10 +8,12 @@ from state._errors import (
     DefinitionProblem,
     ExpressionError,
     InvalidInputError,
+    LeaseLostError,
     MappingError,
     ModelProviderError,
     OrchestratorError,
     PlanError,
+    RunBusyError,
     RunNotFoundError,
     RunStateError,
     SlaBreachError,
@@ -24,10 +26,10 @@ from state._errors import (
     WorkflowTimeoutError,
 )
 from state._expression_syntax import ALLOWED_FUNCTIONS, NAMESPACE_ROOTS, check_expression
-from state._retry_policy import RetryPolicy
+from state._retry_policy import BackoffStrategy, RetryPolicy
 from state._run_state import EnterpriseWorkflowState, StepResult
 from state._step import ApprovalConfig, Condition, RouterConfig, WebhookConfig, WorkflowStep
-from state._workflow import AdvancedWorkflow, SlaTargets
+from state._workflow import AdvancedWorkflow, OptimizedFrom, SlaTargets
 
 __all__ = [
     "ALLOWED_FUNCTIONS",
@@ -35,6 +37,7 @@ __all__ = [
     "ActionNotFoundError",
     "AdvancedWorkflow",
     "ApprovalConfig",
+    "BackoffStrategy",
     "CheckpointerError",
     "CircuitOpenError",
     "Condition",
@@ -42,13 +45,16 @@ __all__ = [
     "EnterpriseWorkflowState",
     "ExpressionError",
     "InvalidInputError",
+    "LeaseLostError",
     "MappingError",
     "ModelProviderError",
     "OnTimeout",
+    "OptimizedFrom",
     "OrchestratorError",
     "PlanError",
     "RetryPolicy",
     "RouterConfig",
+    "RunBusyError",
     "RunId",
     "RunNotFoundError",
     "RunStateError",

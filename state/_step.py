@@ -204,9 +204,24 @@ class WorkflowStep(BaseModel):
     reduce: str | None = None
     """Action merging the workers' results of a fan-out step (gets `results`, `subtasks`)."""
     metrics_enabled: bool = True
-    """Record this step's duration and outcome in metrics."""
+    """Record this step's duration and outcome in metrics (false leaves it out of the step
+    series; the run still counts it)."""
     custom_metrics: dict[str, str] = Field(default_factory=dict)
-    """`{metric_name: path}` over the output, recorded as gauges."""
+    """Prometheus series this step feeds: a list of names, or `{name: kind}` with kind
+    `gauge`, `counter` or `histogram` (set from the action with `ctx.metric(name, value)`),
+    or `{name: path}` to record a value of the output as a gauge."""
+    cacheable: bool = False
+    """Serve this step from the step cache when an earlier run of the same action, workflow
+    version and inputs stored its output (action steps only)."""
+    cache_ttl: Annotated[float, Field(gt=0)] = 3600.0
+    """Seconds a cached output stays valid."""
+
+    @field_validator("custom_metrics", mode="before")
+    @classmethod
+    def _metric_names(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return dict.fromkeys((str(name) for name in value), "gauge")
+        return value
 
     def retry_over(self, default: RetryPolicy) -> RetryPolicy:
         """`default` (the workflow's policy) with this step's own settings applied."""

@@ -7,6 +7,7 @@ in one step still gets its unknown ids, cycles and bad expressions reported in t
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ from state._expression_syntax import check_expression
 _VALID_TYPES = {t.value for t in StepType}
 _INPUT_TYPES = {"str", "int", "float", "number", "bool", "dict", "list", "any"}
 _NEEDS_ACTION = {"sequential", "worker", "orchestrator"}
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +149,12 @@ def _check_type_specific(step: Mapping[str, Any], loc: _Located, top: set[str], 
         return
     if stype in _NEEDS_ACTION and not step.get("action") and not step.get("agent_capability"):
         add("action", f"{stype} step '{sid}' needs an `action` (or an `agent_capability`)")
+    if step.get("cacheable") is True and stype not in _NEEDS_ACTION:
+        add(
+            "cacheable",
+            f"only action steps can be cached, and '{sid}' is a {stype} step; "
+            "remove `cacheable` or mark the action steps inside it",
+        )
     if stype == "parallel" and not step.get("parallel_steps"):
         add("parallel_steps", f"parallel step '{sid}' has no `parallel_steps`; add children")
     if stype == "loop":
@@ -252,6 +260,15 @@ def _check_paths(step: Mapping[str, Any], add: Any) -> None:
         for key, path in mapping.items():
             if problem := _path_problem(path):
                 add(f"{field}.{key}", problem)
+    metrics = step.get("custom_metrics")
+    names = metrics if isinstance(metrics, list | tuple) else metrics or {}
+    for name in names:
+        if not isinstance(name, str) or not _METRIC_NAME.fullmatch(name):
+            add(
+                f"custom_metrics.{name}",
+                f"{name!r} is not a Prometheus metric name; use letters, digits and "
+                "underscores, not starting with a digit (e.g. documents_scanned)",
+            )
     validation = step.get("input_validation")
     if isinstance(validation, Mapping):
         for key, typ in validation.items():

@@ -33,6 +33,21 @@ class SlaTargets(BaseModel):
     run that exceeds it fails with `TokenBudgetError`."""
 
 
+class OptimizedFrom(BaseModel):
+    """Where an optimized definition came from (set by `WorkflowOptimizer.apply`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: str
+    """The version the optimizer started from."""
+    recommendations: list[str] = Field(default_factory=list)
+    """Ids of the recommendations applied."""
+    baseline_seconds: float | None = None
+    """Mean measured makespan of the runs of `version`."""
+    predicted_seconds: float | None = None
+    """Makespan the optimizer predicted for this version."""
+
+
 def _as_raw(data: Mapping[str, Any]) -> dict[str, Any]:
     """The definition with any already-built steps turned back into plain data."""
     steps = data.get("steps")
@@ -90,7 +105,10 @@ class AdvancedWorkflow(BaseModel):
     sla_targets: SlaTargets = Field(default_factory=SlaTargets)
     """Service-level targets."""
     optimization_enabled: bool = False
-    """Let the optimizer learn from this workflow's runs."""
+    """Record in each run's audit trail which (optimized) version it ran, for
+    `orchestrator optimize --verify`."""
+    optimized_from: OptimizedFrom | None = None
+    """Set by `WorkflowOptimizer.apply`: the base version and the prediction."""
     adaptive_routing: bool = False
     """Let conditional steps without a matching rule ask a chat model."""
     created_at: datetime | None = None
