@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langgraph.config import get_stream_writer
 from langgraph.errors import GraphBubbleUp
 from langgraph.prebuilt import ToolNode
 from langgraph.runtime import Runtime
@@ -105,6 +106,7 @@ async def _with_model(
             continue
         observed = await tool_node.ainvoke({"messages": messages})
         messages.extend(observed["messages"])
+        _announce(step, observed["messages"])
     output: dict[str, Any] = {
         "answer": answer_of(messages),
         "iterations": calls,
@@ -126,6 +128,26 @@ async def _with_model(
     output["usage"] = dict(meter.used)
     output["model_retries"] = retries[0]
     return output, flags
+
+
+def _announce(step: WorkflowStep, observations: list[BaseMessage]) -> None:
+    """Tool results to `stream_mode="custom"` (tokens and tool calls go to "messages")."""
+    try:
+        write = get_stream_writer()
+    except RuntimeError:  # not inside a graph run: nobody to tell
+        return
+    for message in observations:
+        if isinstance(message, ToolMessage):
+            write(
+                {
+                    "event": "tool_result",
+                    "step_id": step.step_id,
+                    "tool": message.name,
+                    "tool_call_id": message.tool_call_id,
+                    "status": message.status,
+                    "content": message.content,
+                }
+            )
 
 
 _STRUCTURED_ASK = "Give your final answer now, in the required structured format."

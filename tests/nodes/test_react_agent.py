@@ -279,3 +279,31 @@ async def test_agent_tokens_stream_through_the_graph(make_orch: Any) -> None:
     assert "let me check" in text
     assert "Order three shipped." in text
     assert any(c.tool_call_chunks for c in chunks)
+
+
+async def test_tool_results_stream_as_custom_events(make_orch: Any) -> None:
+    """Each tool observation of a react step reaches stream_mode="custom"."""
+    call = AIMessage("", tool_calls=[_call("lookup_order", "c1", order_id="5")])
+    wf, registry, _ = _setup([call, "ok"])
+    orch = make_orch(registry)
+    await orch.execute_workflow(wf, {"customer": "C", "question": "warm-up"})
+    registry.add_agent("support_llm", ScriptedChatModel(script=[call, "ok"]))
+    events = [
+        event
+        async for event in orch.graph.astream(
+            {"workflow": wf.to_data(), "context": {"customer": "C", "question": "5?"}},
+            {"configurable": {"thread_id": "custom"}},
+            context=orch._services_for(wf),
+            stream_mode="custom",
+        )
+    ]
+    assert events == [
+        {
+            "event": "tool_result",
+            "step_id": "agent",
+            "tool": "lookup_order",
+            "tool_call_id": "c1",
+            "status": "success",
+            "content": "order 5 shipped",
+        }
+    ]
