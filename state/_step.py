@@ -136,7 +136,9 @@ class WorkflowStep(BaseModel):
     action: str | None = None
     """Name of a registered action to call."""
     agent_capability: str | None = None
-    """Name of a registered agent or chat model (react steps, LLM routing)."""
+    """A registered agent (chat model, compiled graph, Runnable) or a model string such as
+    `openai:gpt-4o-mini`: the model of a react step, the planner of an orchestrator step, the
+    router of an adaptive conditional, or the work of an action step."""
     timeout: Annotated[float, Field(gt=0)] | None = None
     """Seconds one attempt may take."""
     input_mapping: dict[str, str] = Field(default_factory=dict)

@@ -110,7 +110,8 @@ class AdvancedWorkflow(BaseModel):
     optimized_from: OptimizedFrom | None = None
     """Set by `WorkflowOptimizer.apply`: the base version and the prediction."""
     adaptive_routing: bool = False
-    """Let conditional steps without a matching rule ask a chat model."""
+    """Let a conditional step with an `agent_capability` ask that chat model to choose among
+    its rules' targets when no `if` rule matched."""
     created_at: datetime | None = None
     """When the definition was written."""
     created_by: str | None = None
