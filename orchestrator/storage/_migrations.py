@@ -121,6 +121,19 @@ MIGRATIONS: tuple[Migration, ...] = (
             " (run_id) WHERE done_at IS NULL",
         ),
     ),
+    Migration(
+        3,
+        "step cache",
+        sqlite=(
+            "CREATE TABLE IF NOT EXISTS orchestrator_step_cache (key TEXT PRIMARY KEY,"
+            " value TEXT NOT NULL, stored_at REAL NOT NULL, expires_at REAL NOT NULL)",
+        ),
+        postgres=(
+            "CREATE TABLE IF NOT EXISTS orchestrator_step_cache (key TEXT PRIMARY KEY,"
+            " value TEXT NOT NULL, stored_at DOUBLE PRECISION NOT NULL,"
+            " expires_at DOUBLE PRECISION NOT NULL)",
+        ),
+    ),
 )
 """Every schema version, oldest first. Append new ones; never edit a released one."""
 

@@ -120,11 +120,11 @@ async def test_entries_expire_after_their_ttl(make_orch: Any) -> None:
     assert calls.skus == ["AB", "AB"]
 
 
-async def test_cache_lives_in_the_run_database(db_url: str) -> None:
-    """A second orchestrator on the same SQLite file (another process) hits the entry."""
+async def test_cache_lives_in_the_run_database(any_db: str) -> None:
+    """A second orchestrator on the same database (SQLite or Postgres) hits the entry."""
     calls = Calls()
     for _ in range(2):
-        orch = EnterpriseWorkflowOrchestrator(registry=_registry(calls), checkpointer=db_url)
+        orch = EnterpriseWorkflowOrchestrator(registry=_registry(calls), checkpointer=any_db)
         await _quote(orch, _workflow(), "AB")
         await orch.aclose()
     assert calls.skus == ["AB"]
