@@ -44,6 +44,8 @@ def _waits_for(workflow: AdvancedWorkflow) -> dict[str, tuple[str, ...]]:
         targets = list(step.next_steps)
         for rule in step.conditions:
             targets.extend(rule.targets)
+        if step.router is not None:
+            targets.extend(step.router.routes)
         for target in targets:
             if target in waits and target != step.step_id:
                 waits[target].add(step.step_id)

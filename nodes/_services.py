@@ -104,6 +104,8 @@ class RunServices:
     """Optional httpx transport for webhooks (None: a real network connection)."""
     hooks: RunHooks = NO_HOOKS
     """Observability hooks (metrics, audit)."""
+    max_tokens: int | None = None
+    """Default token budget of a run (a workflow's `sla_targets.max_tokens` wins)."""
     control: Callable[[str], str | None] = field(default=lambda _run_id: None)
     """Reads a lifecycle request (`pause`, `cancel`, `cancel_compensate`) for a run, written
     by another process; checked at every step boundary."""
@@ -144,6 +146,12 @@ def control_of(runtime: Runtime[Any] | None) -> Callable[[str], str | None]:
     """The injected lifecycle-request reader, or one that never asks for anything."""
     context = runtime.context if runtime is not None else None
     return context.control if isinstance(context, RunServices) else _no_request
+
+
+def max_tokens_of(runtime: Runtime[Any] | None) -> int | None:
+    """The orchestrator's default token budget (None: unlimited or no services)."""
+    context = runtime.context if runtime is not None else None
+    return context.max_tokens if isinstance(context, RunServices) else None
 
 
 def _no_request(_run_id: str) -> str | None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from langgraph.errors import GraphBubbleUp
@@ -39,6 +39,8 @@ from state import (
     WorkflowStep,
     WorkflowTimeoutError,
 )
+
+T = TypeVar("T")
 
 _TYPE_CHECKS: dict[str, tuple[type, ...]] = {
     "str": (str,),
@@ -103,26 +105,29 @@ def check_inputs(step: WorkflowStep, inputs: Mapping[str, Any]) -> None:
         raise InvalidInputError(f"step '{step.step_id}' got invalid inputs: " + "; ".join(problems))
 
 
-async def run_leaf(
-    step: WorkflowStep, env: StepEnv, inputs: Mapping[str, Any], namespace: Mapping[str, Any] | None
-) -> StepOutcome:
-    """Run an action or webhook step with retry, breaker and timeout."""
+async def call_guarded(
+    step: WorkflowStep,
+    env: StepEnv,
+    breaker_name: str,
+    make_call: Callable[[StepContext], Awaitable[T]],
+    *,
+    on_attempt: Callable[[int], None] | None = None,
+    failed_attempts: list[str] | None = None,
+) -> T:
+    """Await `make_call(ctx)` under the step's policies: retry with backoff, the circuit
+    breaker named `breaker_name`, the step timeout per attempt and the workflow deadline.
+
+    Actions, webhooks and the model calls of agent steps all go through here, so a policy
+    means the same thing whatever the step calls. Raises the final error (with `attempts`);
+    the error type of each failed attempt that is retried goes to `failed_attempts`.
+    """
     services = env.services
-    policy = env.policy_for(step)
     key = f"{env.key_prefix}:{step.step_id}"
     log = step_logger(workflow_id=env.workflow_id, run_id=env.run_id, step_id=step.step_id)
-    outcome = StepOutcome(step.step_id, StepStatus.RUNNING, started=services.clock())
-    cpu_start = time.process_time()
 
-    async def attempt(number: int) -> Any:
-        outcome.attempts = number
-        if number == 1:
-            services.hooks.on_step_started(
-                workflow_id=env.workflow_id,
-                run_id=env.run_id,
-                step_id=step.step_id,
-                step_type=step.step_type.value,
-            )
+    async def attempt(number: int) -> T:
+        if on_attempt is not None:
+            on_attempt(number)
         left = env.time_left(step.step_id)
         limits = [t for t in (step.timeout, left) if t is not None]
         ctx = StepContext(
@@ -134,27 +139,9 @@ async def run_leaf(
             logger=log,
             metrics=metric_sink(step, env) if step.custom_metrics else None,
         )
-        if step.step_type is StepType.WEBHOOK and step.webhook is not None:
-            url = resolve_url(step.webhook, namespace or {})
-            breaker = services.breakers.get(f"webhook:{urlsplit(url).netloc}")
-            breaker.before_call()
-            call = call_webhook(
-                step.webhook,
-                url,
-                inputs,
-                step_id=step.step_id,
-                services=services,
-                idempotency_key=key,
-            )
-        else:
-            name = step.action or step.agent_capability or ""
-            breaker = services.breakers.get(name)
-            breaker.before_call()
-            call = (
-                services.actions.invoke(name, inputs, ctx, isolation="process")
-                if step.isolation == "process"
-                else services.actions.invoke(name, inputs, ctx)
-            )
+        breaker = services.breakers.get(breaker_name)
+        breaker.before_call()
+        call = make_call(ctx)
         try:
             limit = min(limits) if limits else None
             try:
@@ -180,7 +167,8 @@ async def run_leaf(
         return result
 
     async def on_retry(*, attempt: int, error: BaseException, delay: float, **_: Any) -> None:
-        outcome.failed_attempts.append(type(error).__name__)
+        if failed_attempts is not None:
+            failed_attempts.append(type(error).__name__)
         log.warning("step_retry", attempt=attempt, error=str(error), delay=round(delay, 3))
         services.hooks.on_step_retry(
             workflow_id=env.workflow_id,
@@ -197,6 +185,54 @@ async def run_leaf(
             delay = max(0.0, min(delay, env.deadline - services.clock()))
         await services.sleep(delay)
 
+    return await call_with_retry(
+        attempt, env.policy_for(step), sleep=wait, rng=services.rng, on_retry=on_retry
+    )
+
+
+def breaker_name_for(step: WorkflowStep, namespace: Mapping[str, Any] | None) -> str:
+    """The circuit breaker a step's calls count against: the action (or agent) name, or
+    `webhook:host` for webhooks."""
+    if step.step_type is StepType.WEBHOOK and step.webhook is not None:
+        return f"webhook:{urlsplit(resolve_url(step.webhook, namespace or {})).netloc}"
+    return step.action or step.agent_capability or ""
+
+
+async def run_leaf(
+    step: WorkflowStep, env: StepEnv, inputs: Mapping[str, Any], namespace: Mapping[str, Any] | None
+) -> StepOutcome:
+    """Run an action or webhook step with retry, breaker and timeout."""
+    services = env.services
+    policy = env.policy_for(step)
+    log = step_logger(workflow_id=env.workflow_id, run_id=env.run_id, step_id=step.step_id)
+    outcome = StepOutcome(step.step_id, StepStatus.RUNNING, started=services.clock())
+    cpu_start = time.process_time()
+
+    def started(number: int) -> None:
+        outcome.attempts = number
+        if number == 1:
+            services.hooks.on_step_started(
+                workflow_id=env.workflow_id,
+                run_id=env.run_id,
+                step_id=step.step_id,
+                step_type=step.step_type.value,
+            )
+
+    def make_call(ctx: StepContext) -> Awaitable[Any]:
+        if step.step_type is StepType.WEBHOOK and step.webhook is not None:
+            return call_webhook(
+                step.webhook,
+                resolve_url(step.webhook, namespace or {}),
+                inputs,
+                step_id=step.step_id,
+                services=services,
+                idempotency_key=ctx.idempotency_key,
+            )
+        name = step.action or step.agent_capability or ""
+        if step.isolation == "process":
+            return services.actions.invoke(name, inputs, ctx, isolation="process")
+        return services.actions.invoke(name, inputs, ctx)
+
     cache = services.cache if step.cacheable and env.version is not None else None
     cache_id = ""
     try:
@@ -208,7 +244,14 @@ async def run_leaf(
             if hit:
                 return _from_cache(step, env, outcome, cached, cache_id, cpu_start)
         output = to_plain(
-            await call_with_retry(attempt, policy, sleep=wait, rng=services.rng, on_retry=on_retry)
+            await call_guarded(
+                step,
+                env,
+                breaker_name_for(step, namespace),
+                make_call,
+                on_attempt=started,
+                failed_attempts=outcome.failed_attempts,
+            )
         )
         size = _check_output(step.step_id, output, env)
         outcome.output_bytes = size

@@ -68,6 +68,8 @@ class AuditEvent(StrEnum):
     COMPENSATION = "compensation"
     ROLLBACK = "rollback"
     SLA_BREACHED = "sla_breached"
+    AGENT_FINISHED = "agent_finished"
+    PLAN_RECORDED = "plan_recorded"
     STEP_CACHE_HIT = "step_cache_hit"
 
 

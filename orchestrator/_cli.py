@@ -23,6 +23,7 @@ from orchestrator._cli_db import add_commands as add_db_commands
 from orchestrator._cli_errors import explain
 from orchestrator._cli_observe import add_commands, metrics_endpoint
 from orchestrator._cli_optimize import add_commands as add_optimize_commands
+from orchestrator._cli_plan import add_commands as add_plan_commands
 from orchestrator._facade import EnterpriseWorkflowOrchestrator
 from orchestrator._loader import load_workflow, workflow_schema
 from orchestrator._logging import configure_logging
@@ -400,6 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_audit_commands(add)
     add_commands(add)
     add_optimize_commands(add)
+    add_plan_commands(add, print_run=_print_run, parse_input=parse_input)
     add_db_commands(sub, common)
     return parser
 

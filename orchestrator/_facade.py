@@ -28,6 +28,7 @@ from nodes import (
     workflow_from_state,
 )
 from nodes.orchestrator import DISPATCH_ALL
+from orchestrator._agent_check import check_agents
 from orchestrator._approvals import choose_request, decision, expired
 from orchestrator._audit import VerifyResult
 from orchestrator._audit_hooks import with_audit
@@ -37,6 +38,7 @@ from orchestrator._loader import load_workflow
 from orchestrator._metrics import MetricsCollector
 from orchestrator._options import RunSlots, apply_options, run_cap
 from orchestrator._ownership import lease_ttl, owning
+from orchestrator._planning import Plan, plan_json, plan_workflow
 from orchestrator._registry import ActionRegistry
 from orchestrator._rollback import rollback_point
 from orchestrator._run import RunResult
@@ -53,13 +55,11 @@ from orchestrator.storage import (
 from orchestrator.workers import _detached as detached
 from policies import CircuitBreakers, Limits, check_value
 from state import (
-    ActionNotFoundError,
     AdvancedWorkflow,
     InvalidInputError,
     RunBusyError,
     RunNotFoundError,
     RunStateError,
-    StepType,
     WorkflowStatus,
 )
 
@@ -228,6 +228,7 @@ class EnterpriseWorkflowOrchestrator:
                 control=self._read_request,
                 hooks=self.hooks,
                 limits=self.limits,
+                max_tokens=_max_tokens(self.config.get("max_tokens")),
                 cache=self.step_cache,
             )
         return self._services[key]
@@ -272,22 +273,10 @@ class EnterpriseWorkflowOrchestrator:
         return workflow
 
     def check_actions(self, workflow: AdvancedWorkflow) -> None:
-        """Raise `ActionNotFoundError` naming every action the registry lacks."""
-        actions = self._services_for(workflow).actions
-        missing = sorted(
-            {
-                name
-                for step in workflow.iter_steps()
-                for name in _names(step)
-                if not actions.has_action(name)
-            }
-        )
-        if missing:
-            raise ActionNotFoundError(
-                f"workflow '{workflow.workflow_id}' uses actions that are not registered: "
-                f"{', '.join(missing)}; register them on the ActionRegistry "
-                f"({workflow.actions or 'the registry passed in'})"
-            )
+        """Raise `ActionNotFoundError` naming every action, agent and tool the registry lacks
+        or that does not fit its step (e.g. a function as a react step's model), and
+        `ModelProviderError` for a model string whose provider package is missing."""
+        check_agents(workflow, self._services_for(workflow).actions)
 
     async def execute_workflow(
         self,
@@ -335,6 +324,61 @@ class EnterpriseWorkflowOrchestrator:
     def _owning(self, run_id: str, what: str) -> Any:
         """The run's lease for the body (`RunBusyError` when another owner has it)."""
         return owning(self.index, run_id, ttl=self._lease_ttl, what=what)
+
+    async def plan_workflow(
+        self,
+        task: str,
+        *,
+        planner: str = "planner",
+        input_data: Mapping[str, Any] | None = None,
+        approvers: Sequence[str] = (),
+        actions_module: str | None = None,
+    ) -> Plan:
+        """Ask the `planner` model for a workflow doing `task` (validated, one repair round).
+
+        With `approvers` the plan starts with a `human_approval` step (`review_plan`) that every
+        other step waits for. `actions_module` is written into the plan (for the CLI)."""
+        actions = self.registry or (
+            load_actions_module(actions_module) if actions_module else self._no_actions
+        )
+        return await plan_workflow(
+            task,
+            actions,
+            planner=planner,
+            input_data=input_data,
+            approvers=approvers,
+            actions_module=actions_module,
+            sleep=self._sleep,
+        )
+
+    async def execute_task(
+        self,
+        task: str,
+        input_data: Mapping[str, Any] | None = None,
+        *,
+        planner: str = "planner",
+        approvers: Sequence[str] = (),
+        run_id: str | None = None,
+        actions_module: str | None = None,
+    ) -> RunResult:
+        """Plan a workflow for `task` with the `planner` model, audit the plan, and run it."""
+        plan = await self.plan_workflow(
+            task,
+            planner=planner,
+            input_data=input_data,
+            approvers=approvers,
+            actions_module=actions_module,
+        )
+        run_id = run_id or uuid.uuid4().hex
+        self.hooks.on_plan(
+            workflow_id=plan.workflow.workflow_id,
+            run_id=run_id,
+            step_id=None,
+            plan=plan_json(plan),
+            repaired=plan.repaired,
+            task=task,
+        )
+        return await self.execute_workflow(plan.workflow, input_data, run_id=run_id)
 
     async def _drive(self, run_id: str, workflow: AdvancedWorkflow, payload: Any) -> RunResult:
         """Run the graph for `run_id` from `payload` (input, None, or a resume Command).
@@ -695,7 +739,11 @@ class EnterpriseWorkflowOrchestrator:
         return self.audit.ledger.verify(run_id, expected_head=head, finished=finished)
 
 
-def _names(step: Any) -> list[str]:
-    if step.step_type in (StepType.SEQUENTIAL, StepType.WORKER, StepType.ORCHESTRATOR):
-        return [step.action or step.agent_capability]
-    return []
+def _max_tokens(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InvalidInputError(
+            f"config max_tokens must be a positive integer (tokens per run), got {value!r}"
+        )
+    return value

@@ -193,3 +193,9 @@ class EnterpriseWorkflowState(BaseModel):
     `paused` for a rollback)."""
     rollback_to: str | None = None
     """Rollback point a rollback step or `rollback --to` asked for."""
+    token_usage: Annotated[dict[str, Any], _sum_counts] = Field(default_factory=dict)
+    """`{input_tokens, output_tokens, total_tokens, model_calls}` over the run's model calls."""
+    fanout_plans: Annotated[dict[str, Any], _merge_two] = Field(default_factory=dict)
+    """`{step_id: [subtask, ...]}` of fan-out steps whose plan is made."""
+    worker_results: GrowingDict = Field(default_factory=dict)
+    """`{"step_id#n": {status, output, error}}` of the fan-out workers that finished."""

@@ -175,6 +175,8 @@ def _check_type_specific(step: Mapping[str, Any], loc: _Located, top: set[str], 
     if stype == "react" and not step.get("agent_capability"):
         add("agent_capability", f"react step '{sid}' needs an `agent_capability` (a chat model)")
     _check_rollback(step, top, add)
+    _check_router(step, top, add)
+    _check_fanout(step, add)
     if stype == "conditional":
         _check_conditions(step, loc, top, add)
     elif step.get("conditions"):
@@ -196,11 +198,46 @@ def _check_rollback(step: Mapping[str, Any], top: set[str], add: Any) -> None:
         add("rollback_to", msg)
 
 
+def _check_router(step: Mapping[str, Any], top: set[str], add: Any) -> None:
+    sid, router = step.get("step_id", "?"), step.get("router")
+    if router is None:
+        return
+    if step.get("step_type") != "conditional":
+        add("router", f"only conditional steps take a `router`; '{sid}' is not one")
+        return
+    routes = router.get("routes") if isinstance(router, Mapping) else None
+    for target in routes if isinstance(routes, Mapping) else ():
+        if msg := _unknown(target, top, f"router of '{sid}' routes to"):
+            add(f"router.routes.{target}", msg)
+        elif target == sid:
+            add(f"router.routes.{target}", f"conditional '{sid}' routes to itself")
+
+
+def _check_fanout(step: Mapping[str, Any], add: Any) -> None:
+    sid, stype = step.get("step_id", "?"), step.get("step_type", "sequential")
+    path = step.get("for_each")
+    if path is not None:
+        if stype not in _NEEDS_ACTION:
+            add("for_each", f"`for_each` needs an action-like step; '{sid}' is {stype}")
+        elif problem := _path_problem(path):
+            add("for_each", problem)
+    fans_out = path is not None or stype == "orchestrator"
+    for field in ("reduce", "workers"):
+        if step.get(field) and not fans_out:
+            add(
+                field,
+                f"`{field}` belongs to an orchestrator step or a `for_each` step; '{sid}' is "
+                f"a {stype} step without `for_each`",
+            )
+
+
 def _check_conditions(step: Mapping[str, Any], loc: _Located, top: set[str], add: Any) -> None:
     sid = step.get("step_id", "?")
     rules = step.get("conditions")
+    if step.get("router") is not None and not rules:
+        return  # the model alone routes
     if not isinstance(rules, Sequence) or not rules:
-        add("conditions", f"conditional step '{sid}' has no `conditions`")
+        add("conditions", f"conditional step '{sid}' has no `conditions` (or `router`)")
         return
     if loc.parent is not None:
         add(
