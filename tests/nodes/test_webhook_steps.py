@@ -433,13 +433,14 @@ async def test_a_request_slower_than_the_webhook_timeout_fails(
 ) -> None:
     """A server slower than `webhook.timeout` fails the step with WebhookError naming it."""
     server.script["/slow"] = [Reply(delay=5.0)]
-    wf = _workflow({"url": f"{server.base}/slow", "timeout": 0.2}, retry_policy={"max_attempts": 1})
+    # 1.5 s, not less: on a loaded machine the request must reach the server before it times out
+    wf = _workflow({"url": f"{server.base}/slow", "timeout": 1.5}, retry_policy={"max_attempts": 1})
     run = await _orch(make_orch).execute_workflow(wf, input_data={})
     assert run.status is WorkflowStatus.FAILED
     assert run.error is not None
     assert run.error["error_type"] == "WebhookError"
     assert "timed out" in run.error["message"]
-    assert "0.2" in run.error["message"]
+    assert "1.5" in run.error["message"]
     assert len(server.requests) == 1
 
 
