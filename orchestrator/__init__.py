@@ -1,9 +1,12 @@
 """Assembly and the faces users touch: run facade, action registry, loader, graph, CLI."""
 
+# first: name a user's state.py or nodes/ that shadows one of our packages
+import orchestrator._shadowing  # noqa: F401
 from nodes import RunHooks, StepContext
 from orchestrator._audit import AuditLedger, VerifyResult
 from orchestrator._audit_hooks import AuditHooks
 from orchestrator._checkpointer import DEFAULT_DB
+from orchestrator._config import OrchestratorConfig
 from orchestrator._facade import EnterpriseWorkflowOrchestrator
 from orchestrator._graph import build_graph
 from orchestrator._loader import load_workflow, workflow_schema
@@ -25,6 +28,7 @@ __all__ = [
     "DatabaseCollector",
     "EnterpriseWorkflowOrchestrator",
     "MetricsCollector",
+    "OrchestratorConfig",
     "Recommendation",
     "RecommendationKind",
     "Report",

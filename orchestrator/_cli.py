@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import json
 import os
 import sys
@@ -20,7 +21,7 @@ from orchestrator._cli_audit import add_commands as add_audit_commands
 from orchestrator._cli_observe import add_commands, metrics_endpoint
 from orchestrator._cli_optimize import add_commands as add_optimize_commands
 from orchestrator._facade import EnterpriseWorkflowOrchestrator
-from orchestrator._loader import load_workflow, workflow_schema
+from orchestrator._loader import load_workflow, unregistered_actions, workflow_schema
 from orchestrator._logging import configure_logging
 from orchestrator._mermaid import workflow_mermaid
 from orchestrator._run import RunResult
@@ -84,16 +85,24 @@ def _print_run(run: RunResult, as_json: bool) -> int:
         where = f" in step '{run.error['step_id']}'" if run.error.get("step_id") else ""
         print(f"  error{where}: {run.error.get('error_type')}: {run.error.get('message')}")
     for request in run.pending_approvals:
-        print(
-            f"  waiting for approval of '{request['step_id']}' by one of "
-            f"{', '.join(request['approvers'])} (request {request['request_id']})"
-        )
+        print("  " + approval_line(request))
         print(f"    decide with: orchestrator approve {run.run_id} --as USER")
     if run.result is not None:
         print("  result: " + json.dumps(run.result, default=str, indent=2).replace("\n", "\n  "))
     if run.status is WorkflowStatus.RUNNING:
         print(f"  the run was interrupted; continue it with: orchestrator resume {run.run_id}")
     return exit_code(run)
+
+
+def approval_line(request: dict[str, Any]) -> str:
+    """`approval of 'manager': 1 of 2 approvals, waiting for one of: ben, chloe (request ...)`."""
+    done = [a.get("approver") for a in request.get("approvals", [])]
+    left = [a for a in request["approvers"] if a not in done]
+    return (
+        f"waiting for approval of '{request['step_id']}': {len(done)} of "
+        f"{request['min_approvals']} approvals, waiting for one of: {', '.join(left)} "
+        f"(request {request['request_id']})"
+    )
 
 
 def _orchestrator(args: argparse.Namespace) -> EnterpriseWorkflowOrchestrator:
@@ -198,8 +207,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """`validate WORKFLOW`: check a definition."""
+    """`validate WORKFLOW`: check a definition, and that its `actions:` module registers every
+    action it names."""
     workflow = load_workflow(args.workflow)
+    if workflow.actions:
+        problems = unregistered_actions(workflow)
+        if problems:
+            raise WorkflowDefinitionError(problems, source=args.workflow)
     count = sum(1 for _ in workflow.iter_steps())
     if args.json:
         print(json.dumps({"valid": True, "workflow_id": workflow.workflow_id, "steps": count}))
@@ -240,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="orchestrator", description="Durable enterprise workflows on LangGraph."
     )
+    parser.add_argument("--version", action="version", version=f"orchestrator {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, fn: Callable[[argparse.Namespace], int], help_: str) -> Any:
@@ -294,6 +309,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("enterprise-workflow-orchestrator")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed; pip install -e .)"
+
+
 def _metrics_port(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--metrics-port",
@@ -314,6 +336,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(json=args.log_json or None, level=args.log_level)
     try:
         code: int = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
+    except BrokenPipeError:
+        # the reader went away (`| head`): stop quietly, as Unix tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILED
     except WorkflowDefinitionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -31,6 +31,7 @@ from orchestrator._approvals import choose_request, decision, expired
 from orchestrator._audit import VerifyResult
 from orchestrator._audit_hooks import with_audit
 from orchestrator._checkpointer import default_db, open_checkpointer, sqlite_path
+from orchestrator._config import OrchestratorConfig
 from orchestrator._graph import build_graph
 from orchestrator._loader import load_workflow
 from orchestrator._metrics import MetricsCollector
@@ -50,12 +51,6 @@ from state import (
 )
 
 
-def _allow_hosts(value: Any) -> frozenset[str]:
-    if isinstance(value, str):
-        value = value.split(",")
-    return frozenset(h.strip().lower() for h in value or () if h.strip())
-
-
 class EnterpriseWorkflowOrchestrator:
     """Runs workflows durably on a checkpointer and answers for them.
 
@@ -67,9 +62,11 @@ class EnterpriseWorkflowOrchestrator:
         run = await orch.execute_workflow(workflow, input_data={"applicant_id": "A-1"})
         ```
 
-    `config` keys: `failure_threshold` and `timeout` (circuit breakers, one per action name,
-    shared by every run of this orchestrator), `max_retries` (retries of steps whose workflow
-    sets no `max_attempts`), `webhook_allow_hosts` (hosts webhooks may call).
+    `config` is an `OrchestratorConfig` or a mapping of its keys: `failure_threshold` and
+    `timeout` (circuit breakers, one per action name, shared by every run of this
+    orchestrator), `max_retries` (retries of steps whose workflow sets no `max_attempts`),
+    `webhook_allow_hosts` (hosts webhooks may call), `max_concurrent_workflows`. An unknown
+    key raises `InvalidInputError` with the closest known key.
 
     `orch.metrics` is a `MetricsCollector` on a registry of its own (pass `metrics=` to share
     one); serve it with `serve_metrics(orch.metrics.registry, port)`.
@@ -77,7 +74,7 @@ class EnterpriseWorkflowOrchestrator:
 
     def __init__(
         self,
-        config: Mapping[str, Any] | None = None,
+        config: OrchestratorConfig | Mapping[str, Any] | None = None,
         *,
         registry: ActionInvoker | None = None,
         checkpointer: str | None = None,
@@ -89,7 +86,8 @@ class EnterpriseWorkflowOrchestrator:
         hooks: Sequence[RunHooks] = (),
         metrics: MetricsCollector | None = None,
     ) -> None:
-        self.config = dict(config or {})
+        self.config = OrchestratorConfig.of(config)
+        """The validated settings."""
         self.metrics = metrics if metrics is not None else MetricsCollector()
         """Prometheus metrics of this orchestrator's runs, on `orch.metrics.registry`."""
         self.checkpointer_url = checkpointer or default_db()
@@ -99,18 +97,17 @@ class EnterpriseWorkflowOrchestrator:
         self.hooks = CompositeHooks([self.metrics, *members])
         self.registry = registry
         self._breakers = CircuitBreakers(
-            failure_threshold=int(self.config.get("failure_threshold", 5)),
-            timeout=float(self.config.get("timeout", 30.0)),
+            failure_threshold=self.config.failure_threshold,
+            timeout=self.config.timeout,
             clock=clock,
             on_state_change=self._circuit_changed,
         )
         self._clock, self._sleep, self._rng = clock, sleep, rng
-        hosts = (
-            webhook_allow_hosts
-            if webhook_allow_hosts is not None
-            else self.config.get("webhook_allow_hosts")
-        )
-        self._allow_hosts = _allow_hosts(hosts)
+        if webhook_allow_hosts is not None:
+            self.config = OrchestratorConfig.of(
+                {**self.config.model_dump(), "webhook_allow_hosts": webhook_allow_hosts}
+            )
+        self._allow_hosts = self.config.webhook_allow_hosts
         self._http_transport = http_transport
         self._services: dict[int, RunServices] = {}
         self._stack: AsyncExitStack | None = None
@@ -225,9 +222,9 @@ class EnterpriseWorkflowOrchestrator:
             workflow = load_workflow(workflow)
         elif not isinstance(workflow, AdvancedWorkflow):
             workflow = AdvancedWorkflow.from_dict(workflow)
-        retries = self.config.get("max_retries")
+        retries = self.config.max_retries
         if retries is not None and "max_attempts" not in workflow.retry_policy.model_fields_set:
-            policy = workflow.retry_policy.model_copy(update={"max_attempts": int(retries) + 1})
+            policy = workflow.retry_policy.model_copy(update={"max_attempts": retries + 1})
             workflow = workflow.model_copy(update={"retry_policy": policy})
         return workflow
 
