@@ -16,6 +16,7 @@ from nodes._outcome import StepOutcome
 from nodes._report import finish
 from nodes._services import clock_of, hooks_of, step_logger
 from nodes._task import StepTask
+from nodes._trace import step_run
 from policies import evaluate_condition
 from state import StepStatus, WorkflowStep
 
@@ -34,7 +35,19 @@ async def conditional_router(task: StepTask, runtime: Runtime[Any]) -> dict[str,
     step = step_from_data(task["step"])
     outcome = StepOutcome(step.step_id, StepStatus.COMPLETED, started=clock(), attempts=1)
     try:
-        index, chosen = choose(step, task.get("namespace") or {})
+
+        async def decide() -> tuple[int | None, list[str]]:
+            return choose(step, task.get("namespace") or {})
+
+        index, chosen = await step_run(
+            workflow_id=task["workflow_id"],
+            run_id=task["run_id"],
+            step_id=step.step_id,
+            step_type=step.step_type.value,
+            inputs=None,
+            work=decide,
+            output=lambda found: {"rule_index": found[0], "targets": found[1]},
+        )
     except GraphBubbleUp:
         raise
     except Exception as exc:  # noqa: BLE001 -- a condition that cannot be evaluated fails the step

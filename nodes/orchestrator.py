@@ -14,6 +14,7 @@ from langgraph.runtime import Runtime
 
 from nodes._compensation import compensation_plan
 from nodes._definition import fingerprint, per_workflow, workflow_from_state
+from nodes._events import emit
 from nodes._outcome import utc_iso
 from nodes._scheduler import node_for, plan, unhandled_failures
 from nodes._services import clock_of, control_of, hooks_of, step_logger
@@ -107,6 +108,17 @@ async def orchestrator(
             ready=list(ready),
             complexity=_complexity(workflow),
         )
+        for sid in ready:
+            step = workflow.step(sid)
+            if step.approval is not None and step.step_type is StepType.HUMAN_APPROVAL:
+                emit(
+                    "step_waiting",
+                    **ids,
+                    step_id=sid,
+                    step_type=step.step_type.value,
+                    approvers=list(step.approval.approvers),
+                    min_approvals=step.approval.min_approvals,
+                )
     ready = update.get("current_steps") or []
     if len(ready) == 1 and _runs_inline(state, update, ready[0]):
         update = await _run_inline(state, update, ready[0], runtime)

@@ -19,6 +19,7 @@ from nodes._plain import to_plain
 from nodes._report import finish
 from nodes._services import clock_of, hooks_of, services_for
 from nodes._task import StepTask
+from nodes._trace import step_run
 from policies import fill_placeholders, map_outputs
 from state import StepFailedError, StepStatus, WorkflowStep
 
@@ -98,7 +99,16 @@ async def react_agent(task: StepTask, runtime: Runtime[Any]) -> dict[str, Any]:
         step_type=step.step_type.value,
     )
     try:
-        output = to_plain(await _react(step, task, runtime))
+        output = to_plain(
+            await step_run(
+                workflow_id=task["workflow_id"],
+                run_id=task["run_id"],
+                step_id=step.step_id,
+                step_type=step.step_type.value,
+                inputs=task.get("inputs"),
+                work=lambda: _react(step, task, runtime),
+            )
+        )
         outcome.output = output
         outcome.iterations = output["iterations"]
         outcome.context_updates = map_outputs(step.output_mapping, output)

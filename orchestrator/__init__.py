@@ -13,10 +13,12 @@ from orchestrator._loader import load_workflow, workflow_schema
 from orchestrator._logging import configure_logging, use_stdlib_logging
 from orchestrator._metrics import DatabaseCollector, MetricsCollector, serve_metrics
 from orchestrator._optimizer import Recommendation, RecommendationKind, Report, analyse
+from orchestrator._picture import draw_workflow, render_workflow
 from orchestrator._registry import ActionRegistry
 from orchestrator._run import RunResult
 from orchestrator._tracing import TracingHooks
 from orchestrator._watch import watch_run
+from state._diagram import workflow_mermaid
 
 use_stdlib_logging()
 
@@ -40,8 +42,11 @@ __all__ = [
     "analyse",
     "build_graph",
     "configure_logging",
+    "draw_workflow",
     "load_workflow",
+    "render_workflow",
     "serve_metrics",
     "watch_run",
+    "workflow_mermaid",
     "workflow_schema",
 ]

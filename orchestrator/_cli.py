@@ -21,12 +21,14 @@ from orchestrator._cli_audit import add_commands as add_audit_commands
 from orchestrator._cli_observe import add_commands, metrics_endpoint
 from orchestrator._cli_optimize import add_commands as add_optimize_commands
 from orchestrator._facade import EnterpriseWorkflowOrchestrator
+from orchestrator._follow import follow_run
 from orchestrator._loader import load_workflow, unregistered_actions, workflow_schema
 from orchestrator._logging import configure_logging
-from orchestrator._mermaid import workflow_mermaid
+from orchestrator._picture import render_workflow
 from orchestrator._run import RunResult
 from orchestrator._watch import watch_run
 from state import InvalidInputError, OrchestratorError, WorkflowDefinitionError, WorkflowStatus
+from state._diagram import workflow_mermaid
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_WAITING = 0, 1, 2, 3
 
@@ -127,6 +129,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     """`run WORKFLOW`: start a run and drive it until it finishes or waits."""
     workflow = load_workflow(args.workflow)
     data = parse_input(args.input)
+    if args.follow:
+        progress = sys.stderr if args.json else sys.stdout
+        return asyncio.run(
+            _with_orch(
+                args,
+                lambda o: follow_run(o, workflow, data, run_id=args.run_id, out=progress),
+            )
+        )
     return asyncio.run(
         _with_orch(args, lambda o: o.execute_workflow(workflow, data, run_id=args.run_id))
     )
@@ -229,8 +239,12 @@ def cmd_graph(args: argparse.Namespace) -> int:
         print(
             EnterpriseWorkflowOrchestrator(checkpointer="memory").graph.get_graph().draw_mermaid()
         )
-    else:
+    elif args.format == "mermaid":
         print(workflow_mermaid(workflow), end="")
+    else:
+        out = Path(args.output or Path(args.workflow).with_suffix(f".{args.format}").name)
+        out.write_bytes(render_workflow(workflow, args.format))
+        print(f"wrote {out}")
     return EXIT_OK
 
 
@@ -266,6 +280,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("workflow", help="YAML or JSON definition")
     p.add_argument("--input", help="run input: a JSON object, or @file.json")
     p.add_argument("--run-id", help="id for the run (default: random)")
+    p.add_argument(
+        "--follow",
+        action="store_true",
+        help="print step events as they happen (on stderr with --json)",
+    )
     _metrics_port(p)
     p = add("resume", cmd_resume, "continue an interrupted run")
     p.add_argument("run_id")
@@ -299,9 +318,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", required=True, help="rollback point (a step with rollback_point)")
     add("sweep", cmd_sweep, "decide approvals waiting past their deadline")
     add("validate", cmd_validate, "check a definition").add_argument("workflow")
-    p = add("graph", cmd_graph, "print a Mermaid flowchart of a workflow")
+    p = add("graph", cmd_graph, "print a Mermaid flowchart of a workflow, or draw it")
     p.add_argument("workflow")
     p.add_argument("--langgraph", action="store_true", help="draw the compiled StateGraph")
+    p.add_argument(
+        "--format",
+        choices=["mermaid", "png", "svg"],
+        default="mermaid",
+        help="mermaid text (default), or a picture drawn offline by mmdc or matplotlib",
+    )
+    p.add_argument("-o", "--output", help="picture file (default: WORKFLOW name + .png/.svg)")
     add("schema", cmd_schema, "print the JSON Schema of a workflow definition")
     add_audit_commands(add)
     add_commands(add)

@@ -6,7 +6,7 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import replace
 from pathlib import Path
@@ -18,6 +18,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
 from nodes import (
+    STREAM_EVENTS,
     ActionInvoker,
     CompositeHooks,
     RunHooks,
@@ -39,6 +40,7 @@ from orchestrator._registry import ActionRegistry
 from orchestrator._rollback import rollback_point
 from orchestrator._run import RunResult
 from orchestrator._run_index import RunIndex
+from orchestrator._streaming import StreamMode, StreamSink, merge_caller_config
 from policies import CircuitBreakers
 from state import (
     ActionNotFoundError,
@@ -94,7 +96,7 @@ class EnterpriseWorkflowOrchestrator:
         # compliance is not optional: every orchestrator audits (with the caller's AuditHooks
         # when it passed one, else a ledger in the checkpointer's database)
         members, self.audit = with_audit(hooks, self.checkpointer_url)
-        self.hooks = CompositeHooks([self.metrics, *members])
+        self.hooks = CompositeHooks([self.metrics, *members, STREAM_EVENTS])
         self.registry = registry
         self._breakers = CircuitBreakers(
             failure_threshold=self.config.failure_threshold,
@@ -202,15 +204,18 @@ class EnterpriseWorkflowOrchestrator:
         return self._index.pending_request(run_id) if self._index is not None else None
 
     @staticmethod
-    def _config(run_id: str, workflow: AdvancedWorkflow) -> RunnableConfig:
+    def _config(
+        run_id: str, workflow: AdvancedWorkflow, caller: RunnableConfig | None = None
+    ) -> RunnableConfig:
         limit = max(1000, 10 * sum(1 for _ in workflow.iter_steps()))
         # every ready step goes out in one superstep and LangGraph caps how many run at once,
         # instead of batches of max_parallel_steps that each wait for their slowest step
-        return {
+        config: RunnableConfig = {
             "configurable": {"thread_id": run_id, DISPATCH_ALL: True},
             "recursion_limit": limit,
             "max_concurrency": workflow.max_parallel_steps,
         }
+        return merge_caller_config(config, caller)
 
     # -- runs --------------------------------------------------------------------------------
 
@@ -252,8 +257,78 @@ class EnterpriseWorkflowOrchestrator:
         input_data: Mapping[str, Any] | None = None,
         *,
         run_id: str | None = None,
+        config: RunnableConfig | None = None,
     ) -> RunResult:
-        """Start a run and drive it until it finishes or waits (approval, pause)."""
+        """Start a run and drive it until it finishes or waits (approval, pause).
+
+        `config` is a LangChain `RunnableConfig` whose `callbacks`, `tags`, `metadata`,
+        `run_name`, `recursion_limit` and `max_concurrency` apply to the run: every step runs
+        as a child run named `step:<id>` under it (see README, "Traces").
+        """
+        workflow, payload, run_id = await self._start(workflow, input_data, run_id)
+        return await self._drive(run_id, workflow, payload, config)
+
+    async def astream(
+        self,
+        workflow: AdvancedWorkflow | Mapping[str, Any] | str | Path,
+        input_data: Mapping[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
+        stream_mode: StreamMode | Sequence[StreamMode] = "custom",
+        config: RunnableConfig | None = None,
+    ) -> AsyncIterator[Any]:
+        """Start a run and yield what happens as it happens, until it finishes or waits.
+
+        With the default `stream_mode="custom"` it yields step events (plain dicts:
+        `{"event": "step_started" | "step_completed" | "step_failed" | "step_waiting" | ...,
+        "step_id", "step_type", ...}`), then one `run_result` event carrying the `--json`
+        object of the run. Any other LangGraph stream mode (`"updates"`, `"values"`,
+        `"messages"` for model tokens, `"debug"`) or a list of modes is passed through; with
+        a list, items are `(mode, chunk)` pairs as in LangGraph, ending with
+        `("custom", run_result event)`.
+
+        Example:
+            ```python
+            async for event in orch.astream(workflow, {"applicant_id": "A-1"}):
+                print(event["event"], event.get("step_id"))
+            ```
+        """
+        workflow, payload, run_id = await self._start(workflow, input_data, run_id)
+        async for item in self._stream(run_id, workflow, payload, stream_mode, config):
+            yield item
+
+    async def resume_stream(
+        self,
+        run_id: str,
+        *,
+        stream_mode: StreamMode | Sequence[StreamMode] = "custom",
+        config: RunnableConfig | None = None,
+    ) -> AsyncIterator[Any]:
+        """`resume(run_id)`, yielding what happens as `astream` does."""
+        sink = StreamSink(stream_mode)
+        task = asyncio.create_task(self.resume(run_id, config=config, sink=sink))
+        async for item in sink.drain(task):
+            yield item
+
+    async def _stream(
+        self,
+        run_id: str,
+        workflow: AdvancedWorkflow,
+        payload: Any,
+        stream_mode: StreamMode | Sequence[StreamMode],
+        config: RunnableConfig | None,
+    ) -> AsyncIterator[Any]:
+        sink = StreamSink(stream_mode)
+        task = asyncio.create_task(self._drive(run_id, workflow, payload, config, sink))
+        async for item in sink.drain(task):
+            yield item
+
+    async def _start(
+        self,
+        workflow: AdvancedWorkflow | Mapping[str, Any] | str | Path,
+        input_data: Mapping[str, Any] | None,
+        run_id: str | None,
+    ) -> tuple[AdvancedWorkflow, dict[str, Any], str]:
         workflow = self._prepare(workflow)
         if input_data is not None and not isinstance(input_data, Mapping):
             raise InvalidInputError(
@@ -269,21 +344,36 @@ class EnterpriseWorkflowOrchestrator:
                 "continue it or choose another run id"
             )
         payload = {"workflow": workflow.to_data(), "context": dict(input_data or {})}
-        return await self._drive(run_id, workflow, payload)
+        return workflow, payload, run_id
 
-    async def _drive(self, run_id: str, workflow: AdvancedWorkflow, payload: Any) -> RunResult:
-        """Run the graph for `run_id` from `payload` (input, None, or a resume Command)."""
+    async def _drive(
+        self,
+        run_id: str,
+        workflow: AdvancedWorkflow,
+        payload: Any,
+        config: RunnableConfig | None = None,
+        sink: StreamSink | None = None,
+    ) -> RunResult:
+        """Run the graph for `run_id` from `payload` (input, None, or a resume Command);
+        with a `sink`, stream chunks into it as they come."""
         graph = await self._open()
         await asyncio.to_thread(self.index.acquire, run_id)
         try:
             # "sync": a superstep's checkpoint is on disk before the next superstep starts, so
             # a crash never loses a step that finished (LangGraph's default is "async")
-            await graph.ainvoke(
-                payload,
-                self._config(run_id, workflow),
-                context=self._services_for(workflow),
-                durability="sync",
-            )
+            run_config = self._config(run_id, workflow, config)
+            services = self._services_for(workflow)
+            if sink is None:
+                await graph.ainvoke(payload, run_config, context=services, durability="sync")
+            else:
+                async for chunk in graph.astream(
+                    payload,
+                    run_config,
+                    context=services,
+                    durability="sync",
+                    stream_mode=sink.modes,
+                ):
+                    sink.put(chunk)
         finally:
             await asyncio.to_thread(self.index.release, run_id)
         run = await self.status(run_id)
@@ -334,8 +424,12 @@ class EnterpriseWorkflowOrchestrator:
         )
         return run
 
-    async def resume(self, run_id: str) -> RunResult:
-        """Continue a paused or interrupted (crashed) run; finished steps do not run again."""
+    async def resume(
+        self, run_id: str, *, config: RunnableConfig | None = None, sink: StreamSink | None = None
+    ) -> RunResult:
+        """Continue a paused or interrupted (crashed) run; finished steps do not run again.
+
+        `config` passes callbacks, tags and metadata as in `execute_workflow`."""
         snapshot, run, workflow = await self._snapshot(run_id)
         if run.status.is_terminal:
             raise RunStateError(
@@ -354,7 +448,7 @@ class EnterpriseWorkflowOrchestrator:
                 {"status": WorkflowStatus.RUNNING.value, "control": None},
                 as_node="error_recovery",
             )
-        return await self._drive(run_id, workflow, None)
+        return await self._drive(run_id, workflow, None, config, sink)
 
     async def pause(self, run_id: str) -> RunResult:
         """Stop a run at its next step boundary (status `paused`); `resume` continues it."""

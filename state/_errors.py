@@ -55,6 +55,10 @@ class ActionNotFoundError(OrchestratorError, LookupError):
     """A step names an action that no registry provides."""
 
 
+class RendererNotFoundError(OrchestratorError, RuntimeError):
+    """No program or library that draws pictures (PNG, SVG) is installed."""
+
+
 class RunNotFoundError(OrchestratorError, LookupError):
     """No run with this id exists in the checkpointer."""
 
