@@ -35,6 +35,9 @@ DISPATCH_ALL = "orchestrator_dispatch_all"
 """Config key: dispatch every ready step at once; the run's `max_concurrency` caps them."""
 
 
+_STARTED = (WorkflowStatus.RUNNING.value, WorkflowStatus.WAITING_APPROVAL.value)
+
+
 def _start(state: EnterpriseWorkflowState, config: RunnableConfig, now: float) -> dict[str, Any]:
     run_id = str(config.get("configurable", {}).get("thread_id", ""))
     base = {
@@ -77,7 +80,7 @@ async def orchestrator(
         "workflow_id": update.get("workflow_id", state.workflow_id),
         "run_id": update.get("run_id", state.run_id),
     }
-    if state.status is WorkflowStatus.INITIALIZING and update.get("status") == "running":
+    if state.status is WorkflowStatus.INITIALIZING and update.get("status") in _STARTED:
         hooks.on_run_started(**ids)
     if skipped := update.get("skipped_steps"):
         workflow = workflow_from_state(
@@ -205,6 +208,8 @@ def _schedule(
             return update
     elif state.status.is_terminal or state.status is WorkflowStatus.PAUSED:
         return {}
+    elif state.status is WorkflowStatus.WAITING_APPROVAL:
+        update["status"] = WorkflowStatus.RUNNING.value  # an approval was decided
     workflow = workflow_from_state(
         state.workflow, update.get("workflow_key") or state.workflow_key or None
     )
@@ -261,7 +266,12 @@ def _schedule(
     # write only what changed: every channel written is a row in the checkpoint's writes
     if any(workflow.step(s).step_type is StepType.HUMAN_APPROVAL for s in decision.ready):
         dispatch["decided_at"] = now  # the request time of the approvals dispatched now
-    if state.status is not WorkflowStatus.RUNNING:
+    if decision.ready and all(
+        workflow.step(s).step_type is StepType.HUMAN_APPROVAL for s in decision.ready
+    ):
+        # nothing else runs meanwhile: the run (and Studio's view of it) waits for people
+        dispatch["status"] = WorkflowStatus.WAITING_APPROVAL.value
+    elif state.status is not WorkflowStatus.RUNNING:
         dispatch["status"] = WorkflowStatus.RUNNING.value
     return {**update, **dispatch}
 

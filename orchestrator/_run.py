@@ -96,6 +96,8 @@ class RunResult:
                 for task in snapshot.tasks
             )
             status = WorkflowStatus.WAITING_APPROVAL if interrupted else WorkflowStatus.RUNNING
+        elif status is WorkflowStatus.WAITING_APPROVAL and not pending:
+            status = WorkflowStatus.RUNNING  # the approval step has not asked yet (or crashed)
         return cls(
             run_id=RunId(run_id),
             workflow_id=str(values.get("workflow_id", "")),

@@ -19,6 +19,7 @@ from state._errors import (
     WebhookError,
     WebhookNotAllowedError,
     WorkflowDefinitionError,
+    WorkflowFailedError,
     WorkflowTimeoutError,
 )
 from state._expression_syntax import ALLOWED_FUNCTIONS, NAMESPACE_ROOTS, check_expression
@@ -60,6 +61,7 @@ __all__ = [
     "WebhookError",
     "WebhookNotAllowedError",
     "WorkflowDefinitionError",
+    "WorkflowFailedError",
     "WorkflowStatus",
     "WorkflowStep",
     "WorkflowTimeoutError",
