@@ -3,6 +3,7 @@ else with matplotlib; `draw_workflow` returns a matplotlib figure for notebooks.
 
 from __future__ import annotations
 
+import functools
 import io
 import shutil
 import subprocess
@@ -52,6 +53,21 @@ def _layers(workflow: AdvancedWorkflow, edges: list[tuple[str, str, str]]) -> di
     return layer
 
 
+@functools.cache
+def _figure_class() -> Any:
+    from matplotlib.figure import Figure
+
+    class WorkflowFigure(Figure):
+        """A matplotlib figure that Jupyter shows as a PNG without any `%matplotlib` setup."""
+
+        def _repr_png_(self) -> bytes:
+            buffer = io.BytesIO()
+            self.savefig(buffer, format="png", dpi=90)
+            return buffer.getvalue()
+
+    return WorkflowFigure
+
+
 def draw_workflow(
     workflow: AdvancedWorkflow,
     statuses: Mapping[str, str] | None = None,
@@ -64,10 +80,10 @@ def draw_workflow(
     Raises `RendererNotFoundError` when matplotlib is not installed.
     """
     try:
-        from matplotlib.figure import Figure
         from matplotlib.patches import FancyBboxPatch, Patch
     except ImportError:
         raise RendererNotFoundError(f"drawing needs matplotlib; {INSTALL_HINT}") from None
+    Figure = _figure_class()  # noqa: N806 -- a class, named as one
     edges = _edges(workflow)
     layer = _layers(workflow, edges)
     rows: dict[int, list[str]] = {}
