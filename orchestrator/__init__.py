@@ -5,7 +5,6 @@ import orchestrator._shadowing  # noqa: F401
 from nodes import RunHooks, StepContext
 from orchestrator._audit import AuditLedger, VerifyResult
 from orchestrator._audit_hooks import AuditHooks
-from orchestrator._checkpointer import DEFAULT_DB
 from orchestrator._config import OrchestratorConfig
 from orchestrator._facade import EnterpriseWorkflowOrchestrator
 from orchestrator._graph import build_graph
@@ -18,6 +17,7 @@ from orchestrator._registry import ActionRegistry
 from orchestrator._run import RunResult
 from orchestrator._tracing import TracingHooks
 from orchestrator._watch import watch_run
+from orchestrator.storage import DEFAULT_DB
 from state._diagram import workflow_mermaid
 
 use_stdlib_logging()

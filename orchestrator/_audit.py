@@ -5,7 +5,8 @@ the SHA-256 hex digest of the canonical JSON (sorted keys, compact separators) o
 fields; the first entry of a run has `prev_hash` = 64 zeros. Changing, removing or reordering
 an entry breaks the chain, and `verify` names the first entry that does not fit.
 
-The ledger is a table, `orchestrator_audit`, in the checkpointer's SQLite file, outside the
+The ledger is a table, `orchestrator_audit`, in the checkpointer's database (SQLite or
+Postgres; `orchestrator.storage` stores it), outside the
 run's state: checkpoints only carry the chain head (`audit_head`), so they do not grow with
 the trail, and a rollback (time travel) cannot rewind it; it adds entries.
 
@@ -13,15 +14,15 @@ Hooks run on the event loop while the checkpointer may hold SQLite's write lock 
 `await`, so an append never waits for that lock there: it writes at once when the lock is
 free, and otherwise hands the entry to a writer thread that waits on its own connection.
 Until then the entry is already chained (in memory), visible to `entries`, and its hash is the
-head. Appends from several processes stay one chain: every write runs in `BEGIN IMMEDIATE`
-and re-sequences the entry after whatever the database holds (`seq = max + 1`).
+head. Appends from several processes stay one chain: every write excludes other writers of
+the run (SQLite's write lock, a Postgres advisory lock) and re-sequences the entry after
+whatever the database holds (`seq = max + 1`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import threading
 import time
 from collections import deque
@@ -34,33 +35,14 @@ from typing import Any
 
 import structlog
 
-from orchestrator._checkpointer import sqlite_path
 from orchestrator._logging import redact_secrets
+from orchestrator.storage import Backend, backend_of, safe_url, sqlite_path
+from orchestrator.storage._ledger_db import LedgerDb, open_ledger_db
 
 GENESIS = "0" * 64
 """`prev_hash` of the first entry of every run."""
 HASHED_FIELDS = ("run_id", "seq", "timestamp", "actor", "event", "step_id", "data", "prev_hash")
 """The fields `hash` covers (every field of an entry but the hash itself)."""
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS orchestrator_audit (
-    run_id TEXT NOT NULL, seq INTEGER NOT NULL, timestamp TEXT NOT NULL, actor TEXT NOT NULL,
-    event TEXT NOT NULL, step_id TEXT, data TEXT NOT NULL, prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL, dedupe_key TEXT, PRIMARY KEY (run_id, seq));
-CREATE INDEX IF NOT EXISTS orchestrator_audit_dedupe
-    ON orchestrator_audit (run_id, dedupe_key) WHERE dedupe_key IS NOT NULL;
-CREATE TRIGGER IF NOT EXISTS orchestrator_audit_no_update BEFORE UPDATE ON orchestrator_audit
-    BEGIN SELECT RAISE(ABORT, 'orchestrator_audit is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS orchestrator_audit_no_delete BEFORE DELETE ON orchestrator_audit
-    BEGIN SELECT RAISE(ABORT, 'orchestrator_audit is append-only'); END;
-"""
-_COLUMNS = "run_id, seq, timestamp, actor, event, step_id, data, prev_hash, hash"
-_READ_WAIT_MS = 5000
-"""How long a read may wait (WAL readers only wait on recovery, never on the event loop)."""
-_WRITER_WAIT = 30.0
-"""Seconds the writer thread waits for the write lock per attempt."""
-_WRITER_PATIENCE = 300.0
-"""Seconds the writer thread keeps trying before it gives up (and logs the entries)."""
 
 _log = structlog.get_logger("orchestrator")
 
@@ -123,13 +105,8 @@ def _plain(data: Mapping[str, Any] | None) -> dict[str, Any]:
     return dict(redact_secrets(plain))
 
 
-def _busy(exc: sqlite3.OperationalError) -> bool:
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
-
-
 class AuditLedger:
-    """Append-only, hash-chained audit entries per run, in a SQLite file (or in memory).
+    """Append-only, hash-chained audit entries per run, in the run database (or in memory).
 
     Example:
         ```python
@@ -138,19 +115,27 @@ class AuditLedger:
         ledger.verify("run-1")          # VerifyResult(ok=True, checked=1, ...)
         ```
 
-    Safe to share between threads; appends from several processes form one chain.
+    Safe to share between threads; appends from several processes form one chain, on SQLite
+    and on Postgres (`AuditLedger.for_url("postgresql://...")`).
     """
 
     def __init__(
-        self, path: Path | str | None = None, *, clock: Callable[[], float] = time.time
+        self,
+        path: Path | str | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        url: str | None = None,
     ) -> None:
-        """A ledger on `path` (None: in memory); the database is opened on first use."""
+        """A ledger on the SQLite file `path`, or the database `url` (neither: in memory);
+        the database is opened on first use."""
         self.path = Path(path) if path is not None else None
-        """The SQLite file (None: an in-memory database private to this ledger)."""
+        """The SQLite file (None: Postgres per `url`, or an in-memory database)."""
+        self.url = url
+        """The database URL when the ledger is not a SQLite file."""
         self._clock = clock
         self._lock = threading.Lock()
         self._drained = threading.Condition(self._lock)
-        self._db: sqlite3.Connection | None = None
+        self._db: LedgerDb | None = None
         self._latest: dict[str, dict[str, Any]] = {}
         self._pending: deque[tuple[dict[str, Any], str | None]] = deque()
         self._writer: threading.Thread | None = None
@@ -166,10 +151,13 @@ class AuditLedger:
 
     @classmethod
     def for_url(cls, url: str, *, clock: Callable[[], float] = time.time) -> AuditLedger:
-        """The ledger of a checkpointer URL: its SQLite file, or memory for anything else
-        (`memory`; a `postgresql://` checkpointer keeps its ledger in memory for now)."""
-        if url.startswith("sqlite:///"):
+        """The ledger of a checkpointer URL: its SQLite file, its Postgres database, or memory
+        for `memory`."""
+        backend = backend_of(url)
+        if backend is Backend.SQLITE:
             return cls(sqlite_path(url), clock=clock)
+        if backend is Backend.POSTGRES:
+            return cls(None, clock=clock, url=url)
         return cls(None, clock=clock)
 
     # -- connection --------------------------------------------------------------------------
@@ -180,24 +168,10 @@ class AuditLedger:
         with self._lock:
             self._conn()
 
-    def _conn(self) -> sqlite3.Connection:
-        if self._db is not None:
-            return self._db
-        target = ":memory:"
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            target = str(self.path)
-        db = sqlite3.connect(target, timeout=30, isolation_level=None, check_same_thread=False)
-        if self.path is not None:
-            db.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer
-            # no fsync per entry: the checkpointer's next commit syncs the same WAL file, so
-            # entries are as durable as the checkpoint that follows them, and a crash never
-            # corrupts the ledger (WAL); only a power cut can drop the last few entries
-            db.execute("PRAGMA synchronous=NORMAL")
-        db.executescript(_SCHEMA)
-        db.execute(f"PRAGMA busy_timeout={_READ_WAIT_MS}")
-        self._db = db
-        return db
+    def _conn(self) -> LedgerDb:
+        if self._db is None:
+            self._db = open_ledger_db(self.path if self.path is not None else self.url)
+        return self._db
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every entry is in the database; False if `timeout` passed first.
@@ -258,7 +232,7 @@ class AuditLedger:
             record = (entry, dedupe_key)
             if defer and self._writer is None:
                 self._pending.append(record)
-            elif self._writer is None and self._write_now(db, [*self._pending, record]):
+            elif self._writer is None and db.try_insert([*self._pending, record], _rechain):
                 self._pending.clear()
                 self._drained.notify_all()
             else:
@@ -266,53 +240,28 @@ class AuditLedger:
                 self._start_writer()
             return dict(entry)
 
-    def _recorded(self, db: sqlite3.Connection, run_id: str, key: str) -> dict[str, Any] | None:
+    def _recorded(self, db: LedgerDb, run_id: str, key: str) -> dict[str, Any] | None:
         for entry, pending_key in self._pending:
             if pending_key == key and entry["run_id"] == run_id:
                 return dict(entry)
-        row = db.execute(
-            f"SELECT {_COLUMNS} FROM orchestrator_audit WHERE run_id=? AND dedupe_key=?",  # noqa: S608 -- constant column list
-            (run_id, key),
-        ).fetchone()
-        return _from_row(row) if row else None
+        return db.recorded(run_id, key)
 
-    def _head_of(self, db: sqlite3.Connection, run_id: str) -> tuple[int, str]:
+    def _head_of(self, db: LedgerDb, run_id: str) -> tuple[int, str]:
         latest = self._latest.get(run_id)
         if latest is not None:
             return int(latest["seq"]), str(latest["hash"])
-        return _stored_head(db, run_id)
+        return db.stored_head(run_id)
 
     def commit(self) -> None:
         """Store deferred entries now, in one transaction (or via the writer when busy)."""
         with self._lock:
             if not self._pending or self._writer is not None:
                 return
-            batch = list(self._pending)
-            if self._write_now(self._conn(), batch):
+            if self._conn().try_insert(list(self._pending), _rechain):
                 self._pending.clear()
                 self._drained.notify_all()
             else:
                 self._start_writer()
-
-    def _write_now(
-        self, db: sqlite3.Connection, records: list[tuple[dict[str, Any], str | None]]
-    ) -> bool:
-        """Write at once if the write lock is free; False when another writer holds it.
-
-        The checkpointer can hold the lock across an `await`: waiting for it here, on the
-        event loop, would wait for ever, so the attempt does not wait at all.
-        """
-        db.execute("PRAGMA busy_timeout=0")
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            _insert_all(db, records)
-        except sqlite3.OperationalError as exc:
-            if self.path is not None and _busy(exc):
-                return False
-            raise
-        finally:
-            db.execute(f"PRAGMA busy_timeout={_READ_WAIT_MS}")
-        return True
 
     def _start_writer(self) -> None:
         if self._writer is None:
@@ -323,28 +272,24 @@ class AuditLedger:
             self._writer.start()
 
     def _drain(self) -> None:
-        """Writer thread: wait for the write lock on its own connection, then write all that
-        is pending (appends made meanwhile join the batch)."""
-        assert self.path is not None  # an in-memory ledger never meets a busy database
-        give_up = time.monotonic() + _WRITER_PATIENCE
-        db = sqlite3.connect(str(self.path), timeout=_WRITER_WAIT, isolation_level=None)
+        """Writer thread: store what is pending, waiting for the write lock on a connection
+        of its own and never while holding the ledger's lock (a hook on the event loop may
+        need it while the checkpointer holds the database's lock across an `await`)."""
         try:
+            db = self._conn()
             while True:
-                try:
-                    db.execute("BEGIN IMMEDIATE")  # waits, but holds no lock a hook needs
-                    break
-                except sqlite3.OperationalError as exc:
-                    if not _busy(exc) or time.monotonic() > give_up:
-                        raise
-            with self._lock:
-                _insert_all(db, list(self._pending))
-                self._pending.clear()
-                self._writer = None
-                self._drained.notify_all()
+                with self._lock:
+                    batch = list(self._pending)
+                    if not batch:
+                        self._writer = None
+                        self._drained.notify_all()
+                        return
+                db.insert(batch, _rechain)
+                with self._lock:
+                    for _ in batch:
+                        self._pending.popleft()
         except Exception as exc:  # noqa: BLE001 -- a thread has nobody to raise to: log it
             self._abandon(exc)
-        finally:
-            db.close()
 
     def _abandon(self, exc: Exception) -> None:
         with self._lock:
@@ -352,7 +297,8 @@ class AuditLedger:
             self._pending.clear()
             self._writer = None
             self._drained.notify_all()
-        _log.error("audit_entries_not_written", error=str(exc), path=str(self.path), entries=lost)
+        where = str(self.path) if self.path is not None else safe_url(self.url or "memory")
+        _log.error("audit_entries_not_written", error=str(exc), path=where, entries=lost)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -360,13 +306,11 @@ class AuditLedger:
         """The run's entries, oldest first (including any the writer thread has not yet
         stored)."""
         with self._lock:
-            db = self._conn()
-            rows = db.execute(
-                f"SELECT {_COLUMNS} FROM orchestrator_audit WHERE run_id=? ORDER BY seq",  # noqa: S608 -- constant column list
-                (run_id,),
-            ).fetchall()
-            stored = [_from_row(row) for row in rows]
-            waiting = [dict(e) for e, _ in self._pending if e["run_id"] == run_id]
+            stored = self._conn().rows(run_id)
+            seen = {entry["seq"] for entry in stored}
+            waiting = [
+                dict(e) for e, _ in self._pending if e["run_id"] == run_id and e["seq"] not in seen
+            ]
         return stored + waiting
 
     def head(self, run_id: str) -> str | None:
@@ -437,63 +381,8 @@ def verify_entries(
     return VerifyResult(True, checked, None, "intact")
 
 
-def _stored_head(db: sqlite3.Connection, run_id: str) -> tuple[int, str]:
-    row = db.execute(
-        "SELECT seq, hash FROM orchestrator_audit WHERE run_id=? ORDER BY seq DESC LIMIT 1",
-        (run_id,),
-    ).fetchone()
-    return (int(row[0]), str(row[1])) if row else (0, GENESIS)
-
-
-def _insert_all(db: sqlite3.Connection, records: list[tuple[dict[str, Any], str | None]]) -> None:
-    """Insert inside the caller's `BEGIN IMMEDIATE`, then commit.
-
-    An entry is re-chained after what the database holds when another process appended to
-    the same run meanwhile; it is updated in place, so the cached head follows.
-    """
-    try:
-        for entry, key in records:
-            seq, prev = _stored_head(db, entry["run_id"])
-            if (entry["seq"], entry["prev_hash"]) != (seq + 1, prev):
-                entry.update(seq=seq + 1, prev_hash=prev)
-                entry["hash"] = entry_hash(entry)
-            db.execute(
-                f"INSERT INTO orchestrator_audit ({_COLUMNS}, dedupe_key)"  # noqa: S608 -- constant column list
-                " VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (
-                    entry["run_id"],
-                    entry["seq"],
-                    entry["timestamp"],
-                    entry["actor"],
-                    entry["event"],
-                    entry["step_id"],
-                    canonical_json(entry["data"]),
-                    entry["prev_hash"],
-                    entry["hash"],
-                    key,
-                ),
-            )
-        db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
-
-
-def _from_row(row: tuple[Any, ...]) -> dict[str, Any]:
-    run_id, seq, timestamp, actor, event, step_id, data, prev_hash, digest = row
-    try:
-        parsed: Any = json.loads(data)
-    except (TypeError, ValueError):
-        parsed = data  # tampered text: kept as is, so verify reports the entry as altered
-    return {
-        "run_id": run_id,
-        "seq": seq,
-        "timestamp": timestamp,
-        "actor": actor,
-        "event": event,
-        "step_id": step_id,
-        "data": parsed,
-        "prev_hash": prev_hash,
-        "hash": digest,
-    }
+def _rechain(entry: dict[str, Any], seq: int, prev_hash: str) -> None:
+    """Move an entry after what the database holds (another process appended meanwhile);
+    updated in place, so the cached head follows."""
+    entry.update(seq=seq, prev_hash=prev_hash)
+    entry["hash"] = entry_hash(entry)

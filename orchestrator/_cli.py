@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from orchestrator._checkpointer import default_db
 from orchestrator._cli_audit import add_commands as add_audit_commands
+from orchestrator._cli_db import add_commands as add_db_commands
 from orchestrator._cli_observe import add_commands, metrics_endpoint
 from orchestrator._cli_optimize import add_commands as add_optimize_commands
 from orchestrator._facade import EnterpriseWorkflowOrchestrator
@@ -27,6 +27,7 @@ from orchestrator._logging import configure_logging
 from orchestrator._picture import render_workflow
 from orchestrator._run import RunResult
 from orchestrator._watch import watch_run
+from orchestrator.storage import default_db
 from state import InvalidInputError, OrchestratorError, WorkflowDefinitionError, WorkflowStatus
 from state._diagram import workflow_mermaid
 
@@ -332,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_audit_commands(add)
     add_commands(add)
     add_optimize_commands(add)
+    add_db_commands(sub, common)
     return parser
 
 

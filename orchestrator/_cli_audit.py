@@ -13,8 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from orchestrator._audit import AuditLedger, canonical_json, verify_entries
-from orchestrator._checkpointer import sqlite_path
 from orchestrator._facade import EnterpriseWorkflowOrchestrator
+from orchestrator.storage import sqlite_path
 from state import RunNotFoundError
 
 EXIT_OK, EXIT_TAMPERED = 0, 1

@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from orchestrator._facade import EnterpriseWorkflowOrchestrator
 from orchestrator._metrics import DatabaseCollector, MetricsCollector, serve_metrics
 from orchestrator._watch import refreshed_runs
+from orchestrator.storage import safe_url
 from state import InvalidInputError, WorkflowStatus
 
 EXIT_OK = 0
@@ -42,22 +43,12 @@ def add_commands(add: AddCommand) -> None:
     p.add_argument("--workflow", help="only runs of this workflow id")
 
 
-def _sqlite_only(db: str) -> str:
-    if not db.startswith("sqlite:///"):
-        raise InvalidInputError(
-            f"the run list lives next to the checkpoints of a SQLite database, and {db!r} is "
-            "not one; pass --db sqlite:///path/runs.sqlite (or use --metrics-port on the "
-            "commands that run workflows)"
-        )
-    return db
-
-
 def cmd_metrics(args: argparse.Namespace) -> int:
     """`metrics --port N`: serve the database's run gauges until interrupted (`--once`: print)."""
     if args.port is None and not args.once:
         raise InvalidInputError("metrics needs --port N to serve, or --once to print and exit")
     registry = CollectorRegistry()
-    registry.register(DatabaseCollector(_sqlite_only(args.db)))
+    registry.register(DatabaseCollector(args.db))
     if args.once:
         print(generate_latest(registry).decode(), end="")
         return EXIT_OK
@@ -78,13 +69,13 @@ def cmd_runs(args: argparse.Namespace) -> int:
     valid = [s.value for s in WorkflowStatus]
     if args.status is not None and args.status not in valid:
         raise InvalidInputError(f"unknown --status {args.status!r}; use one of {', '.join(valid)}")
-    orch = EnterpriseWorkflowOrchestrator(checkpointer=_sqlite_only(args.db))
+    orch = EnterpriseWorkflowOrchestrator(checkpointer=args.db)
     rows = asyncio.run(refreshed_runs(orch, status=args.status, workflow_id=args.workflow))
     listed = [run_entry(row, time.time()) for row in rows]
     if args.json:
         print(json.dumps({"runs": listed}))
     else:
-        print(runs_table(listed) if listed else f"no runs in {args.db}")
+        print(runs_table(listed) if listed else f"no runs in {safe_url(args.db)}")
     return EXIT_OK
 
 
@@ -100,12 +91,21 @@ def run_entry(row: dict[str, Any], now: float) -> dict[str, Any]:
         "finished_at": row["finished_at"],
         "duration_seconds": round(end - started, 3) if started is not None else None,
         "current_steps": list(row["current_steps"]),
+        "holder": row.get("holder"),
     }
 
 
 def runs_table(entries: list[dict[str, Any]]) -> str:
     """The run list as an aligned text table."""
-    header = ("RUN ID", "WORKFLOW", "STATUS", "STARTED (UTC)", "DURATION", "CURRENT STEPS")
+    header = (
+        "RUN ID",
+        "WORKFLOW",
+        "STATUS",
+        "STARTED (UTC)",
+        "DURATION",
+        "HELD BY",
+        "CURRENT STEPS",
+    )
     lines = [header] + [
         (
             e["run_id"],
@@ -113,6 +113,7 @@ def runs_table(entries: list[dict[str, Any]]) -> str:
             e["status"],
             (e["started_at"] or "-")[:19].replace("T", " "),
             format_duration(e["duration_seconds"]),
+            e.get("holder") or "-",
             ", ".join(e["current_steps"]) or "-",
         )
         for e in entries

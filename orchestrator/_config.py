@@ -31,6 +31,8 @@ class OrchestratorConfig(BaseModel):
     workflow's default)."""
     webhook_allow_hosts: frozenset[str] = frozenset()
     """Hosts webhook steps may call (`host` or `host:port`, `*` for any); none by default."""
+    lease_ttl: float | None = Field(None, ge=1)
+    """Seconds a run's lease outlives a silent owner (None: `$ORCHESTRATOR_LEASE_TTL` or 30)."""
     max_concurrent_workflows: int | None = Field(None, ge=1)
     """Runs this orchestrator executes at once (None: no limit)."""
 

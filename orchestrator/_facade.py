@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,21 +32,30 @@ from nodes.orchestrator import DISPATCH_ALL
 from orchestrator._approvals import choose_request, decision, expired
 from orchestrator._audit import VerifyResult
 from orchestrator._audit_hooks import with_audit
-from orchestrator._checkpointer import default_db, open_checkpointer, sqlite_path
 from orchestrator._config import OrchestratorConfig
 from orchestrator._graph import build_graph
 from orchestrator._loader import load_workflow
 from orchestrator._metrics import MetricsCollector
+from orchestrator._ownership import lease_ttl, owning
 from orchestrator._registry import ActionRegistry
 from orchestrator._rollback import rollback_point
 from orchestrator._run import RunResult
-from orchestrator._run_index import RunIndex
 from orchestrator._streaming import StreamMode, StreamSink, merge_caller_config
+from orchestrator.storage import (
+    Backend,
+    RunStore,
+    backend_of,
+    default_db,
+    open_checkpointer,
+    safe_url,
+    sqlite_path,
+)
 from policies import CircuitBreakers
 from state import (
     ActionNotFoundError,
     AdvancedWorkflow,
     InvalidInputError,
+    RunBusyError,
     RunNotFoundError,
     RunStateError,
     StepType,
@@ -67,8 +77,15 @@ class EnterpriseWorkflowOrchestrator:
     `config` is an `OrchestratorConfig` or a mapping of its keys: `failure_threshold` and
     `timeout` (circuit breakers, one per action name, shared by every run of this
     orchestrator), `max_retries` (retries of steps whose workflow sets no `max_attempts`),
-    `webhook_allow_hosts` (hosts webhooks may call), `max_concurrent_workflows`. An unknown
-    key raises `InvalidInputError` with the closest known key.
+    `webhook_allow_hosts` (hosts webhooks may call), `lease_ttl` (seconds a run's lease
+    outlives a silent owner; default 30 or `$ORCHESTRATOR_LEASE_TTL`),
+    `max_concurrent_workflows`. An unknown key raises `InvalidInputError` with the closest
+    known key.
+
+    Every call that advances a run (`execute_workflow`, `resume`, `approve`, `reject`,
+    `cancel`, `rollback`, `sweep`) first takes the run's lease in the database, so exactly one
+    process or coroutine advances a run at a time; a call that cannot get it raises
+    `RunBusyError` and changes nothing.
 
     `orch.metrics` is a `MetricsCollector` on a registry of its own (pass `metrics=` to share
     one); serve it with `serve_metrics(orch.metrics.registry, port)`.
@@ -116,7 +133,8 @@ class EnterpriseWorkflowOrchestrator:
         self._saver: BaseCheckpointSaver[Any] | None = None
         self._graph: CompiledStateGraph[Any, Any, Any, Any] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._index: RunIndex | None = None
+        self._index: RunStore | None = None
+        self._lease_ttl = lease_ttl(self.config.get("lease_ttl"))
         self._opening: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         self._no_actions = ActionRegistry()
         self._last_to = ""
@@ -136,17 +154,15 @@ class EnterpriseWorkflowOrchestrator:
             stack = AsyncExitStack()
             self._saver = await open_checkpointer(self.checkpointer_url, stack)
             if self._index is None:
-                url = self.checkpointer_url
-                path = sqlite_path(url) if url.startswith("sqlite:///") else None
-                self._index = RunIndex(path)
+                self._index = await asyncio.to_thread(RunStore.open, self.checkpointer_url)
             await asyncio.to_thread(self.audit.ledger.setup)  # never create tables in a hook
             self._stack, self._loop = stack, loop
             self._graph = build_graph(self._saver)
             return self._graph
 
     @property
-    def index(self) -> RunIndex:
-        """The run index (runs, lifecycle requests, claims) next to the checkpoints."""
+    def index(self) -> RunStore:
+        """The run store (runs, leases, lifecycle requests, claims) next to the checkpoints."""
         if self._index is None:
             raise RunStateError("the orchestrator is not open yet; await one of its methods")
         return self._index
@@ -157,6 +173,10 @@ class EnterpriseWorkflowOrchestrator:
         if self._stack is not None:
             await self._stack.aclose()
         self._stack = self._saver = self._graph = self._loop = None
+        if self._index is not None and backend_of(self.checkpointer_url) is not Backend.MEMORY:
+            # a memory store lives as long as the orchestrator; a database's is reopened
+            await asyncio.to_thread(self._index.close)
+            self._index = None
 
     async def __aenter__(self) -> EnterpriseWorkflowOrchestrator:
         await self._open()
@@ -266,7 +286,7 @@ class EnterpriseWorkflowOrchestrator:
         as a child run named `step:<id>` under it (see README, "Traces").
         """
         workflow, payload, run_id = await self._start(workflow, input_data, run_id)
-        return await self._drive(run_id, workflow, payload, config)
+        return await self._begin(run_id, workflow, payload, config)
 
     async def astream(
         self,
@@ -319,7 +339,7 @@ class EnterpriseWorkflowOrchestrator:
         config: RunnableConfig | None,
     ) -> AsyncIterator[Any]:
         sink = StreamSink(stream_mode)
-        task = asyncio.create_task(self._drive(run_id, workflow, payload, config, sink))
+        task = asyncio.create_task(self._begin(run_id, workflow, payload, config, sink))
         async for item in sink.drain(task):
             yield item
 
@@ -335,16 +355,37 @@ class EnterpriseWorkflowOrchestrator:
                 f"input_data must be a JSON object (a mapping), got {type(input_data).__name__}"
             )
         self.check_actions(workflow)
-        graph = await self._open()
+        await self._open()
         run_id = run_id or uuid.uuid4().hex
-        config = self._config(run_id, workflow)
-        if (await graph.aget_state(config)).values:
-            raise RunStateError(
-                f"run '{run_id}' already exists; use resume('{run_id}') to "
-                "continue it or choose another run id"
-            )
         payload = {"workflow": workflow.to_data(), "context": dict(input_data or {})}
         return workflow, payload, run_id
+
+    async def _begin(
+        self,
+        run_id: str,
+        workflow: AdvancedWorkflow,
+        payload: dict[str, Any],
+        config: RunnableConfig | None,
+        sink: StreamSink | None = None,
+    ) -> RunResult:
+        """Take the new run's lease, refuse an existing run id, and drive the run."""
+        graph = await self._open()
+        async with self._owning(run_id, "run"):
+            if (await graph.aget_state(self._config(run_id, workflow))).values:
+                raise RunStateError(
+                    f"run '{run_id}' already exists; use resume('{run_id}') to "
+                    "continue it or choose another run id"
+                )
+            # listed at once (`orchestrator runs`), before its first checkpoint lands
+            now = self._clock()
+            started = datetime.fromtimestamp(now, UTC).isoformat()
+            row = {"workflow_id": workflow.workflow_id, "status": "running", "started_at": started}
+            await asyncio.to_thread(self.index.record, run_id, row, now)
+            return await self._drive(run_id, workflow, payload, config, sink)
+
+    def _owning(self, run_id: str, what: str) -> Any:
+        """The run's lease for the body (`RunBusyError` when another owner has it)."""
+        return owning(self.index, run_id, ttl=self._lease_ttl, what=what)
 
     async def _drive(
         self,
@@ -355,27 +396,21 @@ class EnterpriseWorkflowOrchestrator:
         sink: StreamSink | None = None,
     ) -> RunResult:
         """Run the graph for `run_id` from `payload` (input, None, or a resume Command);
-        with a `sink`, stream chunks into it as they come."""
+        with a `sink`, stream chunks into it as they come.
+
+        The caller holds the run's lease (`_owning`)."""
         graph = await self._open()
-        await asyncio.to_thread(self.index.acquire, run_id)
-        try:
-            # "sync": a superstep's checkpoint is on disk before the next superstep starts, so
-            # a crash never loses a step that finished (LangGraph's default is "async")
-            run_config = self._config(run_id, workflow, config)
-            services = self._services_for(workflow)
-            if sink is None:
-                await graph.ainvoke(payload, run_config, context=services, durability="sync")
-            else:
-                async for chunk in graph.astream(
-                    payload,
-                    run_config,
-                    context=services,
-                    durability="sync",
-                    stream_mode=sink.modes,
-                ):
-                    sink.put(chunk)
-        finally:
-            await asyncio.to_thread(self.index.release, run_id)
+        # "sync": a superstep's checkpoint is on disk before the next superstep starts, so
+        # a crash never loses a step that finished (LangGraph's default is "async")
+        run_config = self._config(run_id, workflow, config)
+        services = self._services_for(workflow)
+        if sink is None:
+            await graph.ainvoke(payload, run_config, context=services, durability="sync")
+        else:
+            async for chunk in graph.astream(
+                payload, run_config, context=services, durability="sync", stream_mode=sink.modes
+            ):
+                sink.put(chunk)
         run = await self.status(run_id)
         if run.status is WorkflowStatus.PAUSED and (await self._rollback_due(run_id)):
             run = await self._restore(run_id, workflow)
@@ -402,8 +437,8 @@ class EnterpriseWorkflowOrchestrator:
         snapshot = await graph.aget_state({"configurable": {"thread_id": run_id}})
         if not snapshot.values:
             raise RunNotFoundError(
-                f"no run '{run_id}' in {self.checkpointer_url}; check the id, or pass the "
-                "database it ran on with --db / checkpointer="
+                f"no run '{run_id}' in {safe_url(self.checkpointer_url)}; check the id, or pass "
+                "the database it ran on with --db / checkpointer="
             )
         values = snapshot.values
         workflow = workflow_from_state(values["workflow"], values.get("workflow_key") or None)
@@ -412,10 +447,11 @@ class EnterpriseWorkflowOrchestrator:
     async def status(self, run_id: str) -> RunResult:
         """Where a run stands, from its latest checkpoint."""
         snapshot, run, _ = await self._snapshot(run_id)
-        request = self.index.pending_request(run_id)
-        executing = self.index.executing_elsewhere(run_id)
-        if request == "pause" and not executing and not run.status.is_terminal:
-            run = replace(run, status=WorkflowStatus.PAUSED)
+        request = await asyncio.to_thread(self.index.pending_request, run_id)
+        if request == "pause" and not run.status.is_terminal:
+            owned = await asyncio.to_thread(self.index.leases.live, run_id)
+            if owned is None:
+                run = replace(run, status=WorkflowStatus.PAUSED)
         await asyncio.to_thread(
             self.index.record,
             run_id,
@@ -430,25 +466,25 @@ class EnterpriseWorkflowOrchestrator:
         """Continue a paused or interrupted (crashed) run; finished steps do not run again.
 
         `config` passes callbacks, tags and metadata as in `execute_workflow`."""
-        snapshot, run, workflow = await self._snapshot(run_id)
-        if run.status.is_terminal:
-            raise RunStateError(
-                f"run '{run_id}' is {run.status.value}; a finished run cannot be resumed "
-                "(start a new run, or roll it back to a rollback point first)"
-            )
-        if self.index.executing_elsewhere(run_id):
-            raise RunStateError(f"run '{run_id}' is executing in another process right now")
-        await asyncio.to_thread(self.index.clear_request, run_id)
-        if run.status is WorkflowStatus.WAITING_APPROVAL:
-            return await self.status(run_id)  # un-paused: it waits for its approval again
-        graph = await self._open()
-        if snapshot.values.get("status") == WorkflowStatus.PAUSED.value:
-            await graph.aupdate_state(
-                self._config(run_id, workflow),
-                {"status": WorkflowStatus.RUNNING.value, "control": None},
-                as_node="error_recovery",
-            )
-        return await self._drive(run_id, workflow, None, config, sink)
+        await self._snapshot(run_id)  # RunNotFoundError before any lease is taken
+        async with self._owning(run_id, "resume"):
+            snapshot, run, workflow = await self._snapshot(run_id)
+            if run.status.is_terminal:
+                raise RunStateError(
+                    f"run '{run_id}' is {run.status.value}; a finished run cannot be resumed "
+                    "(start a new run, or roll it back to a rollback point first)"
+                )
+            await asyncio.to_thread(self.index.finish_requests, run_id, ("pause",))
+            if run.status is WorkflowStatus.WAITING_APPROVAL:
+                return await self.status(run_id)  # un-paused: it waits for its approval again
+            graph = await self._open()
+            if snapshot.values.get("status") == WorkflowStatus.PAUSED.value:
+                await graph.aupdate_state(
+                    self._config(run_id, workflow),
+                    {"status": WorkflowStatus.RUNNING.value, "control": None},
+                    as_node="error_recovery",
+                )
+            return await self._drive(run_id, workflow, None, config, sink)
 
     async def pause(self, run_id: str) -> RunResult:
         """Stop a run at its next step boundary (status `paused`); `resume` continues it."""
@@ -458,65 +494,75 @@ class EnterpriseWorkflowOrchestrator:
         """End a run for good (status `cancelled`); `compensate` first undoes completed steps."""
         return await self._request(run_id, "cancel_compensate" if compensate else "cancel")
 
-    async def _request(self, run_id: str, request: str) -> RunResult:
-        _, run, workflow = await self._snapshot(run_id)
+    async def _request(self, run_id: str, request: str, wait: float = 30.0) -> RunResult:
+        """Queue a lifecycle request; carry it out here when nobody advances the run, else
+        wait (briefly) for the owner to honour it at its next step boundary.
+
+        Requests queue rather than overwrite, and the strongest waiting one wins: a pause
+        and a cancel sent together end the run cancelled."""
+        _, run, _ = await self._snapshot(run_id)
         if run.status.is_terminal:
             raise RunStateError(f"run '{run_id}' is already {run.status.value}")
         await asyncio.to_thread(self.index.request, run_id, request, self._clock())
-        if self.index.executing_elsewhere(run_id):
-            return await self._await_request(run_id, request)
-        if request == "pause":
-            return await self.status(run_id)
-        await asyncio.to_thread(self.index.clear_request, run_id)
-        graph = await self._open()
-        await graph.aupdate_state(
-            self._config(run_id, workflow),
-            {"control": request, "status": WorkflowStatus.RUNNING.value},
-            as_node="error_recovery",
-        )
-        return await self._drive(run_id, workflow, None)
-
-    async def _await_request(self, run_id: str, request: str, wait: float = 30.0) -> RunResult:
-        """Wait (briefly) for the executing process to honour a request at a step boundary."""
-        wanted = {"pause": {WorkflowStatus.PAUSED}}.get(
-            request, {WorkflowStatus.CANCELLED, WorkflowStatus.ROLLBACK}
-        )
         deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
+        while True:
             run = await self.status(run_id)
-            if run.status in wanted or run.status.is_terminal:
+            if run.status.is_terminal or (
+                request == "pause" and run.status is WorkflowStatus.PAUSED
+            ):
                 return run
-            if not self.index.executing_elsewhere(run_id):
-                break
+            owner = await asyncio.to_thread(self.index.leases.live, run_id)
+            if owner is None and request != "pause":
+                try:
+                    return await self._carry_out(run_id)
+                except RunBusyError:
+                    pass  # someone took the run meanwhile: it honours the request instead
+            if time.monotonic() > deadline:
+                return run
             await asyncio.sleep(0.05)
-        return await self.status(run_id)
+
+    async def _carry_out(self, run_id: str) -> RunResult:
+        """Apply the strongest waiting cancel to a run nobody advances."""
+        async with self._owning(run_id, "cancel"):
+            _, run, workflow = await self._snapshot(run_id)
+            request = await asyncio.to_thread(self.index.pending_request, run_id)
+            if run.status.is_terminal or request is None:
+                return run
+            await asyncio.to_thread(self.index.clear_request, run_id)
+            graph = await self._open()
+            await graph.aupdate_state(
+                self._config(run_id, workflow),
+                {"control": request, "status": WorkflowStatus.RUNNING.value},
+                as_node="error_recovery",
+            )
+            return await self._drive(run_id, workflow, None)
 
     async def rollback(self, run_id: str, to: str) -> RunResult:
         """Compensate the steps completed after rollback point `to` (newest first), restore the
         run to the checkpoint taken just before that step, and leave it paused there."""
-        snapshot, _, workflow = await self._snapshot(run_id)
-        if self.index.executing_elsewhere(run_id):
-            raise RunStateError(f"run '{run_id}' is executing; pause it before rolling back")
-        point = rollback_point(snapshot.values, to)
-        plan = compensation_plan(
-            workflow,
-            snapshot.values.get("completed_steps", []),
-            snapshot.values.get("compensations", {}),
-            since=point["completed"],
-        )
-        graph = await self._open()
-        await graph.aupdate_state(
-            self._config(run_id, workflow),
-            {
-                "status": WorkflowStatus.ROLLBACK.value,
-                "compensation_plan": plan,
-                "outcome_after_compensation": WorkflowStatus.PAUSED.value,
-                "rollback_to": to,
-                "control": None,
-            },
-            as_node="error_recovery",
-        )
-        return await self._drive(run_id, workflow, None)
+        await self._snapshot(run_id)  # RunNotFoundError before any lease is taken
+        async with self._owning(run_id, "rollback"):
+            snapshot, _, workflow = await self._snapshot(run_id)
+            point = rollback_point(snapshot.values, to)
+            plan = compensation_plan(
+                workflow,
+                snapshot.values.get("completed_steps", []),
+                snapshot.values.get("compensations", {}),
+                since=point["completed"],
+            )
+            graph = await self._open()
+            await graph.aupdate_state(
+                self._config(run_id, workflow),
+                {
+                    "status": WorkflowStatus.ROLLBACK.value,
+                    "compensation_plan": plan,
+                    "outcome_after_compensation": WorkflowStatus.PAUSED.value,
+                    "rollback_to": to,
+                    "control": None,
+                },
+                as_node="error_recovery",
+            )
+            return await self._drive(run_id, workflow, None)
 
     async def _rollback_due(self, run_id: str) -> bool:
         snapshot, _, _ = await self._snapshot(run_id)
@@ -546,22 +592,32 @@ class EnterpriseWorkflowOrchestrator:
     async def sweep(self) -> list[RunResult]:
         """Decide every approval waiting past its deadline by its `on_timeout` policy.
 
-        Safe to run repeatedly and from several processes at once: each expired request is
-        claimed in the run index before it is decided, so exactly one sweeper decides it.
+        Safe to run repeatedly and from several processes at once: a run is swept under its
+        lease (a run someone else advances right now is left for later), so exactly one
+        sweeper decides each expired request.
         """
         await self._open()
         decided: list[RunResult] = []
-        for row in self.index.runs(status=WorkflowStatus.WAITING_APPROVAL.value):
-            run_id = row["run_id"]
+        rows = await asyncio.to_thread(
+            self.index.runs, status=WorkflowStatus.WAITING_APPROVAL.value
+        )
+        for row in rows:
+            try:
+                run = await self._sweep_one(row["run_id"])
+            except RunBusyError:
+                continue  # its owner is at it right now; the next sweep looks again
+            if run is not None:
+                decided.append(run)
+        return decided
+
+    async def _sweep_one(self, run_id: str) -> RunResult | None:
+        async with self._owning(run_id, "sweep"):
             snapshot, run, workflow = await self._snapshot(run_id)
             if run.status is not WorkflowStatus.WAITING_APPROVAL:
-                continue
+                return None
             now = self._clock()
             resume: dict[str, Any] = {}
-            for pending, deadline in expired(snapshot.interrupts, now):
-                claim = f"{run_id}:{pending.id}:{deadline}"
-                if not await asyncio.to_thread(self.index.claim, claim, now):
-                    continue  # another sweeper decides this one
+            for pending, _deadline in expired(snapshot.interrupts, now):
                 resume[pending.id] = decision("timeout", "system:sweep", None, now)
                 self.hooks.on_approval(
                     workflow_id=run.workflow_id,
@@ -571,32 +627,36 @@ class EnterpriseWorkflowOrchestrator:
                     actor="system:sweep",
                     on_timeout=pending.value.get("on_timeout"),
                 )
-            if resume:
-                decided.append(await self._drive(run_id, workflow, Command(resume=resume)))
-        return decided
+            if not resume:
+                return None
+            return await self._drive(run_id, workflow, Command(resume=resume))
 
     async def _decide(
         self, run_id: str, approver: str, kind: str, comment: str | None, request_id: str | None
     ) -> RunResult:
-        snapshot, run, workflow = await self._snapshot(run_id)
-        if self.index.pending_request(run_id) == "pause":
-            raise RunStateError(f"run '{run_id}' is paused; resume it before deciding approvals")
-        if run.status is not WorkflowStatus.WAITING_APPROVAL:
-            raise RunStateError(
-                f"run '{run_id}' is {run.status.value}, not waiting for an approval"
+        await self._snapshot(run_id)  # RunNotFoundError before any lease is taken
+        async with self._owning(run_id, kind):
+            snapshot, run, workflow = await self._snapshot(run_id)
+            if await asyncio.to_thread(self.index.pending_request, run_id) == "pause":
+                raise RunStateError(
+                    f"run '{run_id}' is paused; resume it before deciding approvals"
+                )
+            if run.status is not WorkflowStatus.WAITING_APPROVAL:
+                raise RunStateError(
+                    f"run '{run_id}' is {run.status.value}, not waiting for an approval"
+                )
+            target = choose_request(snapshot.interrupts, run_id, approver, request_id)
+            value = decision(kind, approver, comment, self._clock())
+            self.hooks.on_approval(
+                workflow_id=run.workflow_id,
+                run_id=run_id,
+                step_id=target.value["step_id"],
+                event="approved" if kind == "approve" else "rejected",
+                actor=approver,
+                comment=comment,
+                request_id=target.value["request_id"],
             )
-        target = choose_request(snapshot.interrupts, run_id, approver, request_id)
-        value = decision(kind, approver, comment, self._clock())
-        self.hooks.on_approval(
-            workflow_id=run.workflow_id,
-            run_id=run_id,
-            step_id=target.value["step_id"],
-            event="approved" if kind == "approve" else "rejected",
-            actor=approver,
-            comment=comment,
-            request_id=target.value["request_id"],
-        )
-        return await self._drive(run_id, workflow, Command(resume={target.id: value}))
+            return await self._drive(run_id, workflow, Command(resume={target.id: value}))
 
     async def approve(
         self,

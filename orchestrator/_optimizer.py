@@ -24,8 +24,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from nodes._definition import workflow_from_state
-from orchestrator._checkpointer import sqlite_path
 from orchestrator._run import RunResult
+from orchestrator.storage import sqlite_path
 from state import AdvancedWorkflow, StepStatus, StepType, WorkflowStatus, WorkflowStep
 
 if TYPE_CHECKING:

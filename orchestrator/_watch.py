@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
 from nodes._scheduler import plan
-from orchestrator._checkpointer import sqlite_path
 from orchestrator._run import RunResult
+from orchestrator.storage import sqlite_path
 from state import AdvancedWorkflow, RunNotFoundError, WorkflowStatus
 
 if TYPE_CHECKING:

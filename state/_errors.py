@@ -71,6 +71,15 @@ class RunStateError(OrchestratorError, RuntimeError):
     """The run is in a state where the requested operation is not allowed."""
 
 
+class RunBusyError(RunStateError):
+    """Another process holds the run's lease right now; nothing was changed: retry later."""
+
+
+class LeaseLostError(RunStateError):
+    """This process lost the run's lease (it stalled past the lease's expiry and another
+    process took the run over); it stopped advancing the run and nothing was lost."""
+
+
 class CheckpointerError(OrchestratorError, ValueError):
     """A checkpointer URL is malformed or its database cannot be opened."""
 

@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,3 +139,48 @@ async def make_orch(
     yield build
     for orch in made:
         await orch.aclose()
+
+
+POSTGRES_ENV = "ORCHESTRATOR_TEST_POSTGRES"
+"""A Postgres server URL for tests (`.ci/run` sets it); each test gets a database of its own."""
+
+
+def _postgres_base() -> str:
+    base = os.environ.get(POSTGRES_ENV)
+    if not base:
+        pytest.skip(
+            f"Postgres tests need a server: set {POSTGRES_ENV}="
+            "postgresql://postgres@127.0.0.1:5432/test (as .ci/run does)"
+        )
+    return base
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh Postgres database for this test (created now, dropped afterwards)."""
+    import uuid
+
+    import psycopg
+    from psycopg import sql
+
+    base = _postgres_base()
+    name = f"orch_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    prefix, _, _ = base.rpartition("/")
+    try:
+        yield f"{prefix}/{name}"
+    finally:
+        with psycopg.connect(base, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The run database URL of each backend in turn: a SQLite file, then a Postgres database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'runs.sqlite'}"
+    url: str = request.getfixturevalue("pg_url")
+    return url

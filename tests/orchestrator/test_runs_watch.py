@@ -144,6 +144,7 @@ def test_runs_prints_a_table(ran: CliWorkspace, capsys: pytest.CaptureFixture[st
         "STATUS",
         "STARTED (UTC)",
         "DURATION",
+        "HELD BY",
         "CURRENT STEPS",
     ]
     assert sorted(row.split()[:3] for row in rows) == [

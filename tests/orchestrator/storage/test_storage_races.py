@@ -1,0 +1,374 @@
+"""Races between real processes started together, on SQLite and on Postgres.
+
+Every scenario prepares a run, then starts several `orchestrator` processes that each wait for
+a `go` file before calling the CLI, so they act at the same moment. Each action appends
+`<event> <step_id>` to the run's log file: the side effects are counted in the actions
+themselves. Each scenario is repeated `ORCHESTRATOR_RACE_REPEAT` times (default 3; the
+repetitions run side by side, which makes the races denser, not rarer).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import MSGPACK_WARNINGS
+
+REPEAT = int(os.environ.get("ORCHESTRATOR_RACE_REPEAT", "3"))
+WAIT = 60.0
+
+ACTIONS = '''
+"""Actions that append `<event> <step_id>` to the log named by the run input."""
+
+import asyncio
+from pathlib import Path
+
+from orchestrator import ActionRegistry, StepContext
+
+registry = ActionRegistry()
+
+
+def _log(path, line):
+    with Path(path).open("a", encoding="utf-8") as log:
+        log.write(line + "\\n")
+
+
+@registry.action("record")
+async def record(log: str, ctx: StepContext) -> dict:
+    _log(log, f"do {ctx.step_id}")
+    return {"step": ctx.step_id}
+
+
+@registry.action("slow")
+async def slow(log: str, ctx: StepContext) -> dict:
+    _log(log, f"start {ctx.step_id}")
+    folder = Path(log).parent
+    (folder / f"{ctx.step_id}.started").write_text("", encoding="utf-8")
+    while not (folder / "fast").exists():
+        await asyncio.sleep(0.02)
+    _log(log, f"do {ctx.step_id}")
+    return {"step": ctx.step_id}
+
+
+@registry.action("undo")
+async def undo(step_id: str, context: dict) -> dict:
+    _log(context["log"], f"undo {step_id}")
+    return {"undone": step_id}
+'''
+
+RACER = """
+import os, sys, time
+from orchestrator._cli import main
+go = sys.argv[1]
+while not os.path.exists(go):
+    time.sleep(0.002)
+sys.exit(main(sys.argv[2:]))
+"""
+
+APPROVAL = """
+name: race-approval
+actions: race_actions
+steps:
+  - step_id: ask
+    step_type: human_approval
+    approval: {approvers: [alice, bob], min_approvals: 1}
+  - step_id: after
+    action: record
+    dependencies: [ask]
+    input_mapping: {log: input.log}
+"""
+
+CHAIN = """
+name: race-chain
+actions: race_actions
+steps:
+  - {step_id: a, action: record, input_mapping: {log: input.log}}
+  - {step_id: b, action: slow, dependencies: [a], input_mapping: {log: input.log}}
+  - {step_id: c, action: record, dependencies: [b], input_mapping: {log: input.log}}
+  - {step_id: d, action: record, dependencies: [c], input_mapping: {log: input.log}}
+"""
+
+SAGA = """
+name: race-saga
+actions: race_actions
+steps:
+  - {step_id: a, action: record, input_mapping: {log: input.log}}
+  - step_id: pay
+    action: record
+    dependencies: [a]
+    rollback_point: true
+    rollback_actions: [undo]
+    input_mapping: {log: input.log}
+  - step_id: ship
+    action: record
+    dependencies: [pay]
+    rollback_actions: [undo]
+    input_mapping: {log: input.log}
+"""
+
+
+@dataclass(frozen=True)
+class Done:
+    """One finished process."""
+
+    code: int
+    out: str
+    err: str
+
+
+@dataclass
+class Scene:
+    """A directory with the actions, the workflows, one run database and one run's log."""
+
+    root: Path
+    db: str
+    env: dict[str, str]
+
+    @classmethod
+    def make(cls, root: Path, db: str, **env: str) -> Scene:
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "race_actions.py").write_text(ACTIONS, encoding="utf-8")
+        (root / "racer.py").write_text(RACER, encoding="utf-8")
+        for name, text in (("approval", APPROVAL), ("chain", CHAIN), ("saga", SAGA)):
+            (root / f"{name}.yaml").write_text(text, encoding="utf-8")
+        return cls(root, db, {**os.environ, "LANGGRAPH_STRICT_MSGPACK": "true", **env})
+
+    @property
+    def log(self) -> Path:
+        return self.root / "effects.log"
+
+    def input(self) -> str:
+        return json.dumps({"log": str(self.log)})
+
+    def cli(self, *args: str, env: dict[str, str] | None = None) -> Done:
+        done = subprocess.run(
+            [sys.executable, "-m", "orchestrator", *args, "--db", self.db],
+            cwd=self.root,
+            env=env or self.env,
+            capture_output=True,
+            text=True,
+            timeout=WAIT,
+            check=False,
+        )
+        return Done(done.returncode, done.stdout, done.stderr)
+
+    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "orchestrator", *args, "--db", self.db],
+            cwd=self.root,
+            env=env or self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def together(self, *commands: list[str]) -> list[Done]:
+        """Start one process per command; release them at the same moment."""
+        go = self.root / f"go-{time.monotonic_ns()}"
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "racer.py", str(go), *cmd, "--db", self.db],
+                cwd=self.root,
+                env=self.env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for cmd in commands
+        ]
+        time.sleep(2.5)  # every racer has imported the project and waits for `go`
+        go.write_text("", encoding="utf-8")
+        results = []
+        for proc in procs:
+            out, err = proc.communicate(timeout=WAIT)
+            results.append(Done(proc.returncode, out, err))
+        return results
+
+    def effects(self) -> Counter[str]:
+        lines = self.log.read_text(encoding="utf-8").splitlines() if self.log.exists() else []
+        return Counter(lines)
+
+    def wait_for(self, what: str, ready: Callable[[], bool], proc: subprocess.Popen[str]) -> None:
+        deadline = time.monotonic() + WAIT
+        while not ready():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"{what} never happened: {proc.communicate()[1]}")
+            time.sleep(0.02)
+
+
+def _repeat(scenario: Callable[[int], None]) -> None:
+    with ThreadPoolExecutor(max_workers=REPEAT) as pool:
+        for future in [pool.submit(scenario, n) for n in range(REPEAT)]:
+            future.result()
+
+
+def _clean(done: Done) -> None:
+    assert not any(text in done.err for text in MSGPACK_WARNINGS), done.err
+    assert "Traceback" not in done.err, done.err
+
+
+def _audit(scene: Scene, run_id: str) -> list[dict[str, Any]]:
+    verify = scene.cli("audit", run_id, "--verify")
+    assert verify.code == 0, verify.out + verify.err
+    trail = scene.cli("audit", run_id, "--json")
+    entries: list[dict[str, Any]] = json.loads(trail.out)["entries"]
+    return entries
+
+
+def _waiting_run(scene: Scene) -> str:
+    started = scene.cli("run", "approval.yaml", "--input", scene.input(), "--json")
+    assert started.code == 3, started.err
+    run_id: str = json.loads(started.out)["run_id"]
+    return run_id
+
+
+def test_concurrent_approvals_apply_one_decision(any_db: str, tmp_path: Path) -> None:
+    """alice and bob approving a 1-of-2 approval at once: the next step runs exactly once."""
+
+    def scenario(n: int) -> None:
+        scene = Scene.make(tmp_path / f"s{n}", any_db)
+        run_id = _waiting_run(scene)
+        results = scene.together(
+            ["approve", run_id, "--as", "alice"], ["approve", run_id, "--as", "bob"]
+        )
+        for done in results:
+            _clean(done)
+        assert sorted(d.code for d in results) == [0, 2], results
+        refused = next(d for d in results if d.code == 2)
+        assert "changed nothing" in refused.err or "not waiting" in refused.err, refused.err
+        assert scene.effects() == Counter({"do after": 1})
+        events = Counter(e["event"] for e in _audit(scene, run_id))
+        assert events["approval_approved"] == 1
+        assert events["run_finished"] == 1
+
+    _repeat(scenario)
+
+
+def test_approve_against_reject_applies_exactly_one(any_db: str, tmp_path: Path) -> None:
+    """An approve and a reject at once: one decision wins and the run follows it alone."""
+
+    def scenario(n: int) -> None:
+        scene = Scene.make(tmp_path / f"s{n}", any_db)
+        run_id = _waiting_run(scene)
+        results = scene.together(
+            ["approve", run_id, "--as", "alice"], ["reject", run_id, "--as", "bob"]
+        )
+        for done in results:
+            _clean(done)
+        winner = [d for d in results if d.code != 2]
+        assert len(winner) == 1, results
+        status = json.loads(scene.cli("status", run_id, "--json").out)["status"]
+        events = Counter(e["event"] for e in _audit(scene, run_id))
+        decided = events["approval_approved"] + events["approval_rejected"]
+        assert decided == 1
+        assert events["run_finished"] == 1
+        if status == "completed":
+            assert winner[0] is results[0]
+            assert scene.effects() == Counter({"do after": 1})
+        else:
+            assert status == "failed"
+            assert winner[0] is results[1]
+            assert scene.effects() == Counter()
+
+    _repeat(scenario)
+
+
+def test_concurrent_resumes_run_each_remaining_step_once(any_db: str, tmp_path: Path) -> None:
+    """Three resumes of a crashed run at once: one continues it, the others change nothing."""
+
+    def scenario(n: int) -> None:
+        scene = Scene.make(tmp_path / f"s{n}", any_db)
+        run_id = f"chain-{n}"
+        proc = scene.start("run", "chain.yaml", "--input", scene.input(), "--run-id", run_id)
+        scene.wait_for("b's start", (scene.root / "b.started").exists, proc)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=WAIT)
+        (scene.root / "fast").write_text("", encoding="utf-8")
+        results = scene.together(*[["resume", run_id] for _ in range(3)])
+        for done in results:
+            _clean(done)
+        assert sorted(d.code for d in results) == [0, 2, 2], results
+        assert scene.effects() == Counter(
+            {"do a": 1, "start b": 2, "do b": 1, "do c": 1, "do d": 1}
+        )
+        assert Counter(e["event"] for e in _audit(scene, run_id))["run_finished"] == 1
+
+    _repeat(scenario)
+
+
+def test_concurrent_rollbacks_compensate_once(any_db: str, tmp_path: Path) -> None:
+    """Two rollbacks to the same point at once: every compensation runs exactly once."""
+
+    def scenario(n: int) -> None:
+        scene = Scene.make(tmp_path / f"s{n}", any_db)
+        done = scene.cli("run", "saga.yaml", "--input", scene.input(), "--json")
+        assert done.code == 0, done.err
+        run_id = json.loads(done.out)["run_id"]
+        results = scene.together(*[["rollback", run_id, "--to", "pay"] for _ in range(2)])
+        for result in results:
+            _clean(result)
+        assert 3 in [d.code for d in results], results  # the one that rolled back: paused
+        effects = scene.effects()
+        assert effects["undo ship"] == 1, effects
+        assert effects["undo pay"] == 1, effects
+        assert json.loads(scene.cli("status", run_id, "--json").out)["status"] == "paused"
+
+    _repeat(scenario)
+
+
+def test_pause_and_cancel_together_end_cancelled(any_db: str, tmp_path: Path) -> None:
+    """A pause and a cancel sent at once to a waiting run: the cancel is never lost."""
+
+    def scenario(n: int) -> None:
+        scene = Scene.make(tmp_path / f"s{n}", any_db)
+        run_id = _waiting_run(scene)
+        results = scene.together(["pause", run_id], ["cancel", run_id])
+        for done in results:
+            _clean(done)
+        assert json.loads(scene.cli("status", run_id, "--json").out)["status"] == "cancelled"
+        assert results[1].code == 1, results  # cancel reports the cancelled run
+        assert scene.effects() == Counter()
+
+    _repeat(scenario)
+
+
+def test_an_expired_lease_of_a_killed_process_on_another_host_is_taken_over(
+    any_db: str, tmp_path: Path
+) -> None:
+    """A run killed on "host-a" is refused to "host-b" until its lease expires, then resumed."""
+    scene = Scene.make(tmp_path, any_db, ORCHESTRATOR_LEASE_TTL="4")
+    proc = scene.start(
+        "run", "chain.yaml", "--input", scene.input(), "--run-id", "moved",
+        env={**scene.env, "ORCHESTRATOR_HOST_ID": "host-a"},
+    )  # fmt: skip
+    scene.wait_for("b's start", (scene.root / "b.started").exists, proc)
+    killed_at = time.monotonic()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=WAIT)
+    (scene.root / "fast").write_text("", encoding="utf-8")
+    other = {**scene.env, "ORCHESTRATOR_HOST_ID": "host-b"}
+    asked_at = time.monotonic()
+    early = scene.cli("resume", "moved", env=other)
+    if early.code == 2:  # inside the 4 s lease: refused, naming the holder
+        assert asked_at - killed_at < 4.0, early.err
+        assert "on host-a" in early.err
+        assert scene.effects()["do c"] == 0
+        time.sleep(max(0.0, 4.5 - (time.monotonic() - killed_at)))
+        late = scene.cli("resume", "moved", env=other)
+    else:  # the machine was too slow to ask inside the lease: the takeover still holds
+        late = early
+    _clean(late)
+    assert late.code == 0, late.err
+    assert scene.effects() == Counter({"do a": 1, "start b": 2, "do b": 1, "do c": 1, "do d": 1})
