@@ -62,6 +62,24 @@ class RunHooks:
     ) -> None:
         """A step (or a container's child) finished: completed, failed or skipped."""
 
+    def on_cache_hit(
+        self, *, workflow_id: str, run_id: str, step_id: str, key: str, **_: Any
+    ) -> None:
+        """A cacheable step was served from the step cache instead of running."""
+
+    def on_custom_metric(
+        self,
+        *,
+        workflow_id: str,
+        run_id: str,
+        step_id: str,
+        name: str,
+        kind: str,
+        value: float,
+        **_: Any,
+    ) -> None:
+        """A step set one of its `custom_metrics` (kind: gauge, counter or histogram)."""
+
     def on_model_call(
         self,
         *,
@@ -76,6 +94,34 @@ class RunHooks:
         **_: Any,
     ) -> None:
         """A chat model answered inside a react step (one reason/act iteration)."""
+
+    def on_agent_finished(
+        self,
+        *,
+        workflow_id: str,
+        run_id: str,
+        step_id: str,
+        model: str,
+        status: str,
+        iterations: int,
+        tool_calls: int,
+        usage: dict[str, int],
+        **_: Any,
+    ) -> None:
+        """An agent step (react) ended: its model calls, tool calls and token usage."""
+
+    def on_plan(
+        self,
+        *,
+        workflow_id: str,
+        run_id: str,
+        step_id: str | None,
+        plan: Any,
+        repaired: bool,
+        **_: Any,
+    ) -> None:
+        """A planner produced a plan: an orchestrator step's subtasks (`step_id`), or a whole
+        generated workflow (`step_id` None, adaptive planning)."""
 
     def on_route(
         self,

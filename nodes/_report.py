@@ -26,11 +26,30 @@ def finish(task: StepTask, runtime: Runtime[Any], outcome: StepOutcome) -> dict[
         if breach.enforced and outcome.status is StepStatus.COMPLETED:
             outcome.status, outcome.error = StepStatus.FAILED, SlaBreachError(breach.message)
             outcome.context_updates = {}
-    report(outcome, hooks, workflow_id=task["workflow_id"], run_id=task["run_id"])
+    report(
+        outcome,
+        hooks,
+        workflow_id=task["workflow_id"],
+        run_id=task["run_id"],
+        unmetered=_unmetered(task["step"]),
+    )
     update = outcome_update(outcome)
     if (head := hooks.head(task["run_id"])) is not None:
         update["audit_head"] = head
     return update
+
+
+def _unmetered(step: dict[str, Any]) -> frozenset[str]:
+    """Ids of the step and nested steps declaring `metrics_enabled: false`."""
+    found: set[str] = set()
+    stack = [step]
+    while stack:
+        item = stack.pop()
+        if item.get("metrics_enabled") is False:
+            found.add(str(item.get("step_id")))
+        stack.extend(item.get("parallel_steps") or [])
+        stack.extend(item.get("body") or [])
+    return frozenset(found)
 
 
 def _durations(outcome: StepOutcome) -> list[tuple[str, float]]:

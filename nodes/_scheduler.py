@@ -9,8 +9,10 @@ run when a failure calls them, never on their own.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from itertools import repeat
 
 from nodes._definition import per_workflow
 from state import AdvancedWorkflow, EnterpriseWorkflowState, StepType
@@ -42,6 +44,8 @@ def _waits_for(workflow: AdvancedWorkflow) -> dict[str, tuple[str, ...]]:
         targets = list(step.next_steps)
         for rule in step.conditions:
             targets.extend(rule.targets)
+        if step.router is not None:
+            targets.extend(step.router.routes)
         for target in targets:
             if target in waits and target != step.step_id:
                 waits[target].add(step.step_id)
@@ -61,6 +65,33 @@ def handler_only(workflow: AdvancedWorkflow) -> frozenset[str]:
     return frozenset(h for h in handlers | rejects if not waits.get(h))
 
 
+@dataclass(frozen=True, slots=True)
+class _Index:
+    """Lookups derived once per workflow, so a decision never walks every step in Python."""
+
+    top: frozenset[str]
+    position: dict[str, int]
+    waits: dict[str, frozenset[str]]
+    dependents: dict[str, tuple[str, ...]]
+    roots: frozenset[str]
+
+
+@per_workflow
+def _index(workflow: AdvancedWorkflow) -> _Index:
+    waits = _waits_for(workflow)
+    dependents: dict[str, list[str]] = {sid: [] for sid in waits}
+    for sid, deps in waits.items():
+        for dep in deps:
+            dependents.setdefault(dep, []).append(sid)
+    return _Index(
+        top=frozenset(waits),
+        position={str(s.step_id): i for i, s in enumerate(workflow.steps)},
+        waits={sid: frozenset(deps) for sid, deps in waits.items()},
+        dependents={sid: tuple(ids) for sid, ids in dependents.items()},
+        roots=frozenset(sid for sid, deps in waits.items() if not deps),
+    )
+
+
 def plan(
     workflow: AdvancedWorkflow,
     *,
@@ -77,50 +108,67 @@ def plan(
     `triggered` handler steps become runnable; `handled` failures count as skipped. With
     `cap`, at most `max_parallel_steps` steps are dispatched at once; without it every ready
     step is, and the caller caps concurrency (LangGraph's `max_concurrency`).
+
+    The cost does not grow with the steps already finished beyond set operations: skipping
+    follows only the dependents of skipped steps, and readiness is tested only for the
+    steps not yet done.
     """
+    index = _index(workflow)
     waits = _waits_for(workflow)
     handlers = handler_only(workflow) - set(triggered)
     done_ok, done_skip = set(completed), set(skipped) | set(handled)
     finished = done_ok | done_skip | set(failed)
     skip: dict[str, str] = {}
-    changed = True
-    while changed:  # skipping one step can make the steps after it skippable
-        changed = False
-        for sid, deps in waits.items():
-            if sid in finished or sid in skip or not deps or sid in handlers:
-                continue
-            if all(d in done_skip or d in skip for d in deps):
-                skip[sid] = f"every step it waits for was skipped ({', '.join(deps)})"
-                changed = True
-    done = finished | set(skip)
-    busy = set(in_flight)
-    ready: list[str] = []
-    blocked: dict[str, list[str]] = {}
-    for step in workflow.steps:
-        sid = str(step.step_id)
-        if sid in done or sid in busy or sid in handlers:
+    # skipping one step can make the steps after it skippable: follow dependents only
+    queue = deque(d for sid in done_skip for d in index.dependents.get(sid, ()))
+    while queue:
+        sid = queue.popleft()
+        if sid in finished or sid in skip or sid in handlers or not index.waits[sid]:
             continue
-        deps = waits[str(sid)]
-        pending = [d for d in deps if d not in done]
-        if not pending and (not deps or any(d in done_ok for d in deps)):
-            ready.append(sid)
-        else:
-            blocked[sid] = pending
-    leftover = [
-        s.step_id for s in workflow.steps if s.step_id not in done and s.step_id not in handlers
-    ]
-    complete = not leftover
+        if all(d in done_skip or d in skip for d in index.waits[sid]):
+            skip[sid] = f"every step it waits for was skipped ({', '.join(waits[sid])})"
+            queue.extend(index.dependents.get(sid, ()))
+    done = finished | skip.keys()
+    busy = set(in_flight)
+    left = index.top - done - handlers
+    if len(left) > len(done):
+        # late steps of a long run wait for done ones: look only at what done steps unblock
+        # (set operations over a `map`, so no Python-level loop over every step)
+        unblocked = index.roots.union(*map(index.dependents.get, done, repeat(())))
+        candidates = unblocked & left
+    else:
+        candidates = left
+    ready = sorted(
+        (
+            sid
+            for sid in candidates - busy
+            if index.waits[sid] <= done
+            and (sid in index.roots or not index.waits[sid].isdisjoint(done_ok))
+        ),
+        key=index.position.__getitem__,
+    )
+    blocked: dict[str, list[str]] = {}
+    if not ready and not busy:
+        for sid in sorted(left, key=index.position.__getitem__):
+            blocked[sid] = [d for d in waits[sid] if d not in done]
     return Plan(
         ready=ready[: workflow.max_parallel_steps] if cap else ready,
         skip=skip,
-        complete=complete,
-        blocked={} if ready or busy else blocked,
+        complete=not left,
+        blocked=blocked,
     )
+
+
+@per_workflow
+def _top(workflow: AdvancedWorkflow) -> frozenset[str]:
+    return frozenset(s.step_id for s in workflow.steps)
 
 
 def unhandled_failures(state: EnterpriseWorkflowState, workflow: AdvancedWorkflow) -> list[str]:
     """Top-level steps that failed and whose failure nothing has handled yet."""
-    top = {s.step_id for s in workflow.steps}
+    if not state.failed_steps:
+        return []
+    top = _top(workflow)
     handled = set(state.handled_failures)
     return [sid for sid in state.failed_steps if sid in top and sid not in handled]
 

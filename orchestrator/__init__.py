@@ -6,17 +6,23 @@ from nodes import RunHooks, StepContext
 from orchestrator._audit import AuditLedger, VerifyResult
 from orchestrator._audit_hooks import AuditHooks
 from orchestrator._config import OrchestratorConfig
+from orchestrator._engine import AdvancedWorkflowEngine
 from orchestrator._facade import EnterpriseWorkflowOrchestrator
 from orchestrator._graph import build_graph
 from orchestrator._loader import load_workflow, workflow_schema
 from orchestrator._logging import configure_logging, use_stdlib_logging
 from orchestrator._metrics import DatabaseCollector, MetricsCollector, serve_metrics
-from orchestrator._optimizer import Recommendation, RecommendationKind, Report, analyse
 from orchestrator._picture import draw_workflow, render_workflow
 from orchestrator._registry import ActionRegistry
 from orchestrator._run import RunResult
 from orchestrator._tracing import TracingHooks
 from orchestrator._watch import watch_run
+from orchestrator.optimizer import (
+    OptimizationRecommendation,
+    OptimizationRule,
+    PerformanceMetrics,
+    WorkflowOptimizer,
+)
 from orchestrator.storage import DEFAULT_DB
 from state._diagram import workflow_mermaid
 
@@ -25,21 +31,22 @@ use_stdlib_logging()
 __all__ = [
     "DEFAULT_DB",
     "ActionRegistry",
+    "AdvancedWorkflowEngine",
     "AuditHooks",
     "AuditLedger",
     "DatabaseCollector",
     "EnterpriseWorkflowOrchestrator",
     "MetricsCollector",
+    "OptimizationRecommendation",
+    "OptimizationRule",
     "OrchestratorConfig",
-    "Recommendation",
-    "RecommendationKind",
-    "Report",
+    "PerformanceMetrics",
     "RunHooks",
     "RunResult",
     "StepContext",
     "TracingHooks",
     "VerifyResult",
-    "analyse",
+    "WorkflowOptimizer",
     "build_graph",
     "configure_logging",
     "draw_workflow",

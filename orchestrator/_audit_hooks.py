@@ -53,9 +53,16 @@ class AuditHooks(RunHooks):
             defer=event in _DEFERRED,
         )
 
-    def on_run_started(self, *, workflow_id: str, run_id: str, **_: Any) -> None:
-        """`run_started`."""
-        self._add(run_id, AuditEvent.RUN_STARTED, workflow_id)
+    def on_run_started(self, *, workflow_id: str, run_id: str, **kw: Any) -> None:
+        """`run_started`; with `optimization_enabled`, the `version` the run uses and the
+        `optimized_from` record of an optimized definition."""
+        self._add(
+            run_id,
+            AuditEvent.RUN_STARTED,
+            workflow_id,
+            version=kw.get("version"),
+            optimized_from=kw.get("optimized_from"),
+        )
 
     def on_run_finished(
         self, *, workflow_id: str, run_id: str, status: str, duration: float, **_: Any
@@ -107,6 +114,12 @@ class AuditHooks(RunHooks):
             error_type=kw.get("error_type"),
         )
 
+    def on_cache_hit(
+        self, *, workflow_id: str, run_id: str, step_id: str, key: str, **_: Any
+    ) -> None:
+        """`step_cache_hit`: the step's output came from the step cache (key included)."""
+        self._add(run_id, AuditEvent.STEP_CACHE_HIT, workflow_id, step_id=step_id, key=key)
+
     def on_route(
         self, *, workflow_id: str, run_id: str, step_id: str, targets: list[str], **kw: Any
     ) -> None:
@@ -119,6 +132,39 @@ class AuditHooks(RunHooks):
             step_id=step_id,
             condition=condition,
             targets=list(targets),
+            decided_by=kw.get("decided_by"),
+            choice=kw.get("choice"),
+            reason=kw.get("reason"),
+        )
+
+    def on_agent_finished(self, *, workflow_id: str, run_id: str, step_id: str, **kw: Any) -> None:
+        """`agent_finished`: an agent step's model, status, model and tool calls, tokens."""
+        self._add(
+            run_id,
+            AuditEvent.AGENT_FINISHED,
+            workflow_id,
+            step_id=step_id,
+            model=kw.get("model"),
+            status=kw.get("status"),
+            model_calls=kw.get("iterations"),
+            tool_calls=kw.get("tool_calls"),
+            usage=kw.get("usage"),
+            limit_reached=kw.get("limit_reached"),
+        )
+
+    def on_plan(
+        self, *, workflow_id: str, run_id: str, step_id: str | None = None, **kw: Any
+    ) -> None:
+        """`plan_recorded`: what a planner decided (subtasks or a generated workflow), and
+        whether it needed its repair round."""
+        self._add(
+            run_id,
+            AuditEvent.PLAN_RECORDED,
+            workflow_id,
+            step_id=step_id,
+            plan=kw.get("plan"),
+            repaired=kw.get("repaired"),
+            task=kw.get("task"),
         )
 
     def on_compensation(
@@ -196,6 +242,8 @@ _DEFERRED = frozenset(
         AuditEvent.STEP_SKIPPED,
         AuditEvent.STEP_RETRIED,
         AuditEvent.ROUTE_DECIDED,
+        AuditEvent.AGENT_FINISHED,
+        AuditEvent.STEP_CACHE_HIT,
     }
 )
 """Events raised inside nodes, stored together when the node reports its chain head."""

@@ -34,7 +34,11 @@ class OrchestratorConfig(BaseModel):
     lease_ttl: float | None = Field(None, ge=1)
     """Seconds a run's lease outlives a silent owner (None: `$ORCHESTRATOR_LEASE_TTL` or 30)."""
     max_concurrent_workflows: int | None = Field(None, ge=1)
-    """Runs this orchestrator executes at once (None: no limit)."""
+    """Runs this orchestrator executes at once; extra runs wait for a slot (None: no cap)."""
+    max_tokens: int | None = Field(None, ge=1)
+    """Default token budget of a run (a workflow's `sla_targets.max_tokens` wins)."""
+    limits: dict[str, Any] | None = None
+    """`policies.Limits` fields, e.g. `{"max_input_bytes": 100_000}`."""
 
     @field_validator("webhook_allow_hosts", mode="before")
     @classmethod

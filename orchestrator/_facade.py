@@ -29,17 +29,22 @@ from nodes import (
     workflow_from_state,
 )
 from nodes.orchestrator import DISPATCH_ALL
+from orchestrator._agent_check import check_agents
 from orchestrator._approvals import choose_request, decision, expired
 from orchestrator._audit import VerifyResult
 from orchestrator._audit_hooks import with_audit
 from orchestrator._config import OrchestratorConfig
 from orchestrator._graph import build_graph
+from orchestrator._live_steps import LiveSteps
 from orchestrator._loader import load_workflow
 from orchestrator._metrics import MetricsCollector
+from orchestrator._options import RunSlots, apply_options, run_cap
 from orchestrator._ownership import lease_ttl, owning
+from orchestrator._planning import Plan, plan_json, plan_workflow
 from orchestrator._registry import ActionRegistry
 from orchestrator._rollback import rollback_point
 from orchestrator._run import RunResult
+from orchestrator._step_cache import open_step_cache
 from orchestrator._streaming import StreamMode, StreamSink, merge_caller_config
 from orchestrator.storage import (
     Backend,
@@ -50,15 +55,14 @@ from orchestrator.storage import (
     safe_url,
     sqlite_path,
 )
-from policies import CircuitBreakers
+from orchestrator.workers import _detached as detached
+from policies import CircuitBreakers, Limits, check_value
 from state import (
-    ActionNotFoundError,
     AdvancedWorkflow,
     InvalidInputError,
     RunBusyError,
     RunNotFoundError,
     RunStateError,
-    StepType,
     WorkflowStatus,
 )
 
@@ -79,8 +83,9 @@ class EnterpriseWorkflowOrchestrator:
     orchestrator), `max_retries` (retries of steps whose workflow sets no `max_attempts`),
     `webhook_allow_hosts` (hosts webhooks may call), `lease_ttl` (seconds a run's lease
     outlives a silent owner; default 30 or `$ORCHESTRATOR_LEASE_TTL`),
-    `max_concurrent_workflows`. An unknown key raises `InvalidInputError` with the closest
-    known key.
+    `limits` (`policies.Limits` fields, e.g. `{"max_input_bytes": 100_000}`),
+    `max_concurrent_workflows` (runs executing at once; extra runs wait for a slot). An
+    unknown key raises `InvalidInputError` with the closest known key.
 
     Every call that advances a run (`execute_workflow`, `resume`, `approve`, `reject`,
     `cancel`, `rollback`, `sweep`) first takes the run's lease in the database, so exactly one
@@ -104,16 +109,21 @@ class EnterpriseWorkflowOrchestrator:
         http_transport: Any = None,
         hooks: Sequence[RunHooks] = (),
         metrics: MetricsCollector | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.config = OrchestratorConfig.of(config)
         """The validated settings."""
+        self.limits = limits or Limits.from_settings(self.config.get("limits"))
+        """Size limits on inputs, webhook replies and step outputs (`config["limits"]`)."""
+        self._slots = RunSlots(run_cap(self.config.model_dump()))
         self.metrics = metrics if metrics is not None else MetricsCollector()
         """Prometheus metrics of this orchestrator's runs, on `orch.metrics.registry`."""
         self.checkpointer_url = checkpointer or default_db()
         # compliance is not optional: every orchestrator audits (with the caller's AuditHooks
         # when it passed one, else a ledger in the checkpointer's database)
         members, self.audit = with_audit(hooks, self.checkpointer_url)
-        self.hooks = CompositeHooks([self.metrics, *members, STREAM_EVENTS])
+        self._live = LiveSteps()
+        self.hooks = CompositeHooks([self.metrics, self._live, *members, STREAM_EVENTS])
         self.registry = registry
         self._breakers = CircuitBreakers(
             failure_threshold=self.config.failure_threshold,
@@ -128,6 +138,8 @@ class EnterpriseWorkflowOrchestrator:
             )
         self._allow_hosts = self.config.webhook_allow_hosts
         self._http_transport = http_transport
+        self.step_cache = open_step_cache(self.checkpointer_url)
+        """Outputs of `cacheable: true` steps (a table in the run's SQLite file, or memory)."""
         self._services: dict[int, RunServices] = {}
         self._stack: AsyncExitStack | None = None
         self._saver: BaseCheckpointSaver[Any] | None = None
@@ -135,6 +147,8 @@ class EnterpriseWorkflowOrchestrator:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._index: RunStore | None = None
         self._lease_ttl = lease_ttl(self.config.get("lease_ttl"))
+        self._executes_detached = False  # True in workers: detached runs execute here
+        self._draining = False  # True while a worker drains: runs stop at the next boundary
         self._opening: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         self._no_actions = ActionRegistry()
         self._last_to = ""
@@ -170,6 +184,7 @@ class EnterpriseWorkflowOrchestrator:
     async def aclose(self) -> None:
         """Close the database connections (reopened on the next call)."""
         await asyncio.to_thread(self.audit.ledger.flush)
+        self.step_cache.close()
         if self._stack is not None:
             await self._stack.aclose()
         self._stack = self._saver = self._graph = self._loop = None
@@ -210,6 +225,9 @@ class EnterpriseWorkflowOrchestrator:
                 http_transport=self._http_transport,
                 control=self._read_request,
                 hooks=self.hooks,
+                limits=self.limits,
+                max_tokens=_max_tokens(self.config.get("max_tokens")),
+                cache=self.step_cache,
             )
         return self._services[key]
 
@@ -221,6 +239,8 @@ class EnterpriseWorkflowOrchestrator:
         self.hooks.hooks.append(hooks)
 
     def _read_request(self, run_id: str) -> str | None:
+        if self._draining:  # a worker shutting down: stop at this boundary, another continues
+            return "pause"
         return self._index.pending_request(run_id) if self._index is not None else None
 
     @staticmethod
@@ -254,22 +274,10 @@ class EnterpriseWorkflowOrchestrator:
         return workflow
 
     def check_actions(self, workflow: AdvancedWorkflow) -> None:
-        """Raise `ActionNotFoundError` naming every action the registry lacks."""
-        actions = self._services_for(workflow).actions
-        missing = sorted(
-            {
-                name
-                for step in workflow.iter_steps()
-                for name in _names(step)
-                if not actions.has_action(name)
-            }
-        )
-        if missing:
-            raise ActionNotFoundError(
-                f"workflow '{workflow.workflow_id}' uses actions that are not registered: "
-                f"{', '.join(missing)}; register them on the ActionRegistry "
-                f"({workflow.actions or 'the registry passed in'})"
-            )
+        """Raise `ActionNotFoundError` naming every action, agent and tool the registry lacks
+        or that does not fit its step (e.g. a function as a react step's model), and
+        `ModelProviderError` for a model string whose provider package is missing."""
+        check_agents(workflow, self._services_for(workflow).actions)
 
     async def execute_workflow(
         self,
@@ -277,15 +285,21 @@ class EnterpriseWorkflowOrchestrator:
         input_data: Mapping[str, Any] | None = None,
         *,
         run_id: str | None = None,
+        execution_options: Mapping[str, Any] | None = None,
         config: RunnableConfig | None = None,
     ) -> RunResult:
         """Start a run and drive it until it finishes or waits (approval, pause).
+
+        `execution_options` override the definition for this run: `timeout`,
+        `max_parallel_steps`, `global_variables` (merged), and `run_id`.
 
         `config` is a LangChain `RunnableConfig` whose `callbacks`, `tags`, `metadata`,
         `run_name`, `recursion_limit` and `max_concurrency` apply to the run: every step runs
         as a child run named `step:<id>` under it (see README, "Traces").
         """
-        workflow, payload, run_id = await self._start(workflow, input_data, run_id)
+        workflow, payload, run_id = await self._start(
+            workflow, input_data, run_id, execution_options
+        )
         return await self._begin(run_id, workflow, payload, config)
 
     async def astream(
@@ -348,12 +362,21 @@ class EnterpriseWorkflowOrchestrator:
         workflow: AdvancedWorkflow | Mapping[str, Any] | str | Path,
         input_data: Mapping[str, Any] | None,
         run_id: str | None,
+        execution_options: Mapping[str, Any] | None = None,
     ) -> tuple[AdvancedWorkflow, dict[str, Any], str]:
-        workflow = self._prepare(workflow)
+        prepared, option_run_id = apply_options(self._prepare(workflow), execution_options)
+        workflow, run_id = prepared, run_id or option_run_id
         if input_data is not None and not isinstance(input_data, Mapping):
             raise InvalidInputError(
                 f"input_data must be a JSON object (a mapping), got {type(input_data).__name__}"
             )
+        check_value(dict(input_data or {}), self.limits, what="input_data")
+        check_value(
+            workflow.global_variables,
+            self.limits,
+            what="global_variables",
+            max_bytes=self.limits.max_definition_bytes,
+        )
         self.check_actions(workflow)
         await self._open()
         run_id = run_id or uuid.uuid4().hex
@@ -387,6 +410,61 @@ class EnterpriseWorkflowOrchestrator:
         """The run's lease for the body (`RunBusyError` when another owner has it)."""
         return owning(self.index, run_id, ttl=self._lease_ttl, what=what)
 
+    async def plan_workflow(
+        self,
+        task: str,
+        *,
+        planner: str = "planner",
+        input_data: Mapping[str, Any] | None = None,
+        approvers: Sequence[str] = (),
+        actions_module: str | None = None,
+    ) -> Plan:
+        """Ask the `planner` model for a workflow doing `task` (validated, one repair round).
+
+        With `approvers` the plan starts with a `human_approval` step (`review_plan`) that every
+        other step waits for. `actions_module` is written into the plan (for the CLI)."""
+        actions = self.registry or (
+            load_actions_module(actions_module) if actions_module else self._no_actions
+        )
+        return await plan_workflow(
+            task,
+            actions,
+            planner=planner,
+            input_data=input_data,
+            approvers=approvers,
+            actions_module=actions_module,
+            sleep=self._sleep,
+        )
+
+    async def execute_task(
+        self,
+        task: str,
+        input_data: Mapping[str, Any] | None = None,
+        *,
+        planner: str = "planner",
+        approvers: Sequence[str] = (),
+        run_id: str | None = None,
+        actions_module: str | None = None,
+    ) -> RunResult:
+        """Plan a workflow for `task` with the `planner` model, audit the plan, and run it."""
+        plan = await self.plan_workflow(
+            task,
+            planner=planner,
+            input_data=input_data,
+            approvers=approvers,
+            actions_module=actions_module,
+        )
+        run_id = run_id or uuid.uuid4().hex
+        self.hooks.on_plan(
+            workflow_id=plan.workflow.workflow_id,
+            run_id=run_id,
+            step_id=None,
+            plan=plan_json(plan),
+            repaired=plan.repaired,
+            task=task,
+        )
+        return await self.execute_workflow(plan.workflow, input_data, run_id=run_id)
+
     async def _drive(
         self,
         run_id: str,
@@ -400,17 +478,22 @@ class EnterpriseWorkflowOrchestrator:
 
         The caller holds the run's lease (`_owning`)."""
         graph = await self._open()
-        # "sync": a superstep's checkpoint is on disk before the next superstep starts, so
-        # a crash never loses a step that finished (LangGraph's default is "async")
         run_config = self._config(run_id, workflow, config)
         services = self._services_for(workflow)
-        if sink is None:
-            await graph.ainvoke(payload, run_config, context=services, durability="sync")
-        else:
-            async for chunk in graph.astream(
-                payload, run_config, context=services, durability="sync", stream_mode=sink.modes
-            ):
-                sink.put(chunk)
+        async with self._slots.slot():  # max_concurrent_workflows: wait for a free slot
+            # "sync": a superstep's checkpoint is on disk before the next superstep starts,
+            # so a crash never loses a step that finished (LangGraph's default is "async")
+            if sink is None:
+                await graph.ainvoke(payload, run_config, context=services, durability="sync")
+            else:
+                async for chunk in graph.astream(
+                    payload,
+                    run_config,
+                    context=services,
+                    durability="sync",
+                    stream_mode=sink.modes,
+                ):
+                    sink.put(chunk)
         run = await self.status(run_id)
         if run.status is WorkflowStatus.PAUSED and (await self._rollback_due(run_id)):
             run = await self._restore(run_id, workflow)
@@ -444,14 +527,58 @@ class EnterpriseWorkflowOrchestrator:
         workflow = workflow_from_state(values["workflow"], values.get("workflow_key") or None)
         return snapshot, RunResult.from_snapshot(run_id, snapshot), workflow
 
+    async def submit(
+        self,
+        workflow: AdvancedWorkflow | Mapping[str, Any] | str | Path,
+        input_data: Mapping[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
+    ) -> RunResult:
+        """Queue a run for workers (`orchestrator worker`, Postgres only); status `pending`.
+
+        Its approvals, resume, rollback and cancel then queue continuations too; `wait`
+        blocks until it settles."""
+        workflow = self._prepare(workflow)
+        if input_data is not None and not isinstance(input_data, Mapping):
+            raise InvalidInputError(
+                f"input_data must be a JSON object (a mapping), got {type(input_data).__name__}"
+            )
+        self.check_actions(workflow)
+        return await detached.submit(self, workflow, dict(input_data or {}), run_id)
+
+    async def wait(
+        self, run_id: str, *, timeout: float | None = None, interval: float = 0.2
+    ) -> RunResult:
+        """Block until the run is neither pending nor running (or `timeout` passes)."""
+        return await detached.wait(self, run_id, timeout=timeout, interval=interval)
+
+    async def _queued(self, run_id: str) -> bool:
+        """True when the run's continuations go to workers rather than run here."""
+        if self._executes_detached or backend_of(self.checkpointer_url) is not Backend.POSTGRES:
+            return False
+        await self._open()
+        return await asyncio.to_thread(self.index.is_detached, run_id)
+
     async def status(self, run_id: str) -> RunResult:
-        """Where a run stands, from its latest checkpoint."""
-        snapshot, run, _ = await self._snapshot(run_id)
+        """Where a run stands, from its latest checkpoint (and, for a detached run, its
+        queue: `pending` while a job waits for a worker)."""
+        watch_queue = await self._queued(run_id)
+        try:
+            snapshot, run, _ = await self._snapshot(run_id)
+        except RunNotFoundError:
+            queued = await detached.overlay(self, run_id, None) if watch_queue else None
+            if queued is None:
+                raise
+            return queued
+        if watch_queue:
+            run = await detached.overlay(self, run_id, run) or run
         request = await asyncio.to_thread(self.index.pending_request, run_id)
         if request == "pause" and not run.status.is_terminal:
             owned = await asyncio.to_thread(self.index.leases.live, run_id)
             if owned is None:
                 run = replace(run, status=WorkflowStatus.PAUSED)
+        if not run.status.is_terminal:
+            run = replace(run, step_results=self._live.overlay(run_id, run.step_results))
         await asyncio.to_thread(
             self.index.record,
             run_id,
@@ -466,7 +593,11 @@ class EnterpriseWorkflowOrchestrator:
         """Continue a paused or interrupted (crashed) run; finished steps do not run again.
 
         `config` passes callbacks, tags and metadata as in `execute_workflow`."""
-        await self._snapshot(run_id)  # RunNotFoundError before any lease is taken
+        _, current, _ = await self._snapshot(run_id)  # RunNotFoundError before any lease
+        if await self._queued(run_id):
+            if current.status.is_terminal:
+                raise RunStateError(f"run '{run_id}' is {current.status.value}; it cannot resume")
+            return await detached.enqueue(self, run_id, "resume")
         async with self._owning(run_id, "resume"):
             snapshot, run, workflow = await self._snapshot(run_id)
             if run.status.is_terminal:
@@ -504,6 +635,10 @@ class EnterpriseWorkflowOrchestrator:
         if run.status.is_terminal:
             raise RunStateError(f"run '{run_id}' is already {run.status.value}")
         await asyncio.to_thread(self.index.request, run_id, request, self._clock())
+        if await self._queued(run_id):  # a worker honours it; queue a job for an idle run
+            if request != "pause":
+                return await detached.enqueue(self, run_id, "cancel")
+            return await self.status(run_id)
         deadline = time.monotonic() + wait
         while True:
             run = await self.status(run_id)
@@ -540,7 +675,10 @@ class EnterpriseWorkflowOrchestrator:
     async def rollback(self, run_id: str, to: str) -> RunResult:
         """Compensate the steps completed after rollback point `to` (newest first), restore the
         run to the checkpoint taken just before that step, and leave it paused there."""
-        await self._snapshot(run_id)  # RunNotFoundError before any lease is taken
+        snapshot, _, _ = await self._snapshot(run_id)  # RunNotFoundError before any lease
+        if await self._queued(run_id):
+            rollback_point(snapshot.values, to)  # an unknown point is refused here, at once
+            return await detached.enqueue(self, run_id, "rollback", to=to)
         async with self._owning(run_id, "rollback"):
             snapshot, _, workflow = await self._snapshot(run_id)
             point = rollback_point(snapshot.values, to)
@@ -634,29 +772,41 @@ class EnterpriseWorkflowOrchestrator:
     async def _decide(
         self, run_id: str, approver: str, kind: str, comment: str | None, request_id: str | None
     ) -> RunResult:
-        await self._snapshot(run_id)  # RunNotFoundError before any lease is taken
+        snapshot, run, _ = await self._snapshot(run_id)  # RunNotFoundError before any lease
+        if await self._queued(run_id):
+            await self._check_decision(run_id, snapshot, run, approver, request_id)
+            return await detached.enqueue(
+                self, run_id, kind, approver=approver, comment=comment, request_id=request_id
+            )
         async with self._owning(run_id, kind):
             snapshot, run, workflow = await self._snapshot(run_id)
-            if await asyncio.to_thread(self.index.pending_request, run_id) == "pause":
-                raise RunStateError(
-                    f"run '{run_id}' is paused; resume it before deciding approvals"
-                )
-            if run.status is not WorkflowStatus.WAITING_APPROVAL:
-                raise RunStateError(
-                    f"run '{run_id}' is {run.status.value}, not waiting for an approval"
-                )
-            target = choose_request(snapshot.interrupts, run_id, approver, request_id)
-            value = decision(kind, approver, comment, self._clock())
+            target = await self._check_decision(run_id, snapshot, run, approver, request_id)
+            now = self._clock()
+            value = decision(kind, approver, comment, now)
+            # past the deadline the node applies on_timeout instead of this decision
+            late = bool(expired([target], now))
             self.hooks.on_approval(
                 workflow_id=run.workflow_id,
                 run_id=run_id,
                 step_id=target.value["step_id"],
-                event="approved" if kind == "approve" else "rejected",
+                event="timed_out" if late else "approved" if kind == "approve" else "rejected",
                 actor=approver,
                 comment=comment,
                 request_id=target.value["request_id"],
             )
             return await self._drive(run_id, workflow, Command(resume={target.id: value}))
+
+    async def _check_decision(
+        self, run_id: str, snapshot: Any, run: RunResult, approver: str, request_id: str | None
+    ) -> Any:
+        """The pending request `approver` may decide; `RunStateError` when none."""
+        if await asyncio.to_thread(self.index.pending_request, run_id) == "pause":
+            raise RunStateError(f"run '{run_id}' is paused; resume it before deciding approvals")
+        if run.status is not WorkflowStatus.WAITING_APPROVAL:
+            raise RunStateError(
+                f"run '{run_id}' is {run.status.value}, not waiting for an approval"
+            )
+        return choose_request(snapshot.interrupts, run_id, approver, request_id)
 
     async def approve(
         self,
@@ -687,12 +837,17 @@ class EnterpriseWorkflowOrchestrator:
 
     async def verify_audit(self, run_id: str) -> VerifyResult:
         """Check the run's hash chain, and that it reaches the head its state recorded."""
-        snapshot, _, _ = await self._snapshot(run_id)
+        snapshot, run, _ = await self._snapshot(run_id)
         head = snapshot.values.get("audit_head")
-        return self.audit.ledger.verify(run_id, expected_head=head)
+        finished = run.status.is_terminal
+        return self.audit.ledger.verify(run_id, expected_head=head, finished=finished)
 
 
-def _names(step: Any) -> list[str]:
-    if step.step_type in (StepType.SEQUENTIAL, StepType.WORKER, StepType.ORCHESTRATOR):
-        return [step.action or step.agent_capability]
-    return []
+def _max_tokens(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InvalidInputError(
+            f"config max_tokens must be a positive integer (tokens per run), got {value!r}"
+        )
+    return value

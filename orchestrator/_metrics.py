@@ -24,7 +24,7 @@ from prometheus_client.registry import Collector
 
 from nodes import RunHooks
 from orchestrator._watch import refreshed_runs
-from state import WorkflowStatus
+from state import InvalidInputError, WorkflowStatus
 
 CIRCUIT_STATE_VALUES = {"closed": 0.0, "half_open": 1.0, "open": 2.0}
 """`orchestrator_circuit_breaker_state` values by breaker state."""
@@ -34,6 +34,9 @@ RUN_BUCKETS = (0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86
 
 STEP_BUCKETS = (0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 """Step durations: from in-process functions to slow remote calls."""
+
+COMPLEXITY_BUCKETS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0)
+"""Decision complexity: steps plus edges, from one-step workflows to large graphs."""
 
 _FINISHED = frozenset(s.value for s in WorkflowStatus if s.is_terminal)
 
@@ -121,12 +124,20 @@ class MetricsCollector(RunHooks):
             ["workflow", "strategy"],
             registry=r,
         )
+        self.decision_complexity = Histogram(
+            "orchestrator_decision_complexity",
+            "Complexity score (steps plus dependency edges) of the workflow at each decision.",
+            ["workflow"],
+            buckets=COMPLEXITY_BUCKETS,
+            registry=r,
+        )
         self.sla_breaches = Counter(
             "orchestrator_sla_breaches", "SLA targets missed.", ["workflow"], registry=r
         )
         self._lock = threading.Lock()
         self._active: dict[str, str] = {}
         self._pending: dict[tuple[str, str], str] = {}
+        self._custom: dict[str, tuple[str, Gauge | Counter | Histogram]] = {}
 
     def on_run_started(self, *, workflow_id: str, run_id: str, **_: Any) -> None:
         """Count the run and mark it active."""
@@ -148,9 +159,22 @@ class MetricsCollector(RunHooks):
             for key in [k for k in self._pending if k[0] == run_id]:
                 self.approvals_pending.labels(workflow=self._pending.pop(key)).dec()
 
-    def on_decision(self, *, workflow_id: str, strategy: str, **_: Any) -> None:
+    def on_decision(
+        self, *, workflow_id: str, strategy: str, complexity: float = 0.0, **_: Any
+    ) -> None:
         """Count a scheduling decision by strategy."""
+        self.record_orchestration_decision(workflow_id, strategy, complexity)
+
+    def record_orchestration_decision(
+        self, workflow_id: str, strategy: str, complexity: float
+    ) -> None:
+        """Count a decision (`strategy`: a step type, `parallel` or `mixed`) and observe the
+        workflow's complexity score.
+
+            MetricsCollector().record_orchestration_decision("loan", "parallel", 12.0)
+        """
         self.decisions.labels(workflow=workflow_id, strategy=strategy).inc()
+        self.decision_complexity.labels(workflow=workflow_id).observe(max(0.0, complexity))
 
     def on_step(
         self,
@@ -159,14 +183,52 @@ class MetricsCollector(RunHooks):
         step_type: str,
         status: str,
         duration: float,
+        metrics_enabled: bool = True,
         **_: Any,
     ) -> None:
-        """Count the outcome; observe the duration of steps that ran."""
+        """Count the outcome; observe the duration of steps that ran (nothing for a step with
+        `metrics_enabled: false`)."""
+        if not metrics_enabled:
+            return
         self.step_outcomes.labels(workflow=workflow_id, step_type=step_type, outcome=status).inc()
         if status != "skipped":
             self.step_duration.labels(workflow=workflow_id, step_type=step_type).observe(
                 max(0.0, duration)
             )
+
+    def on_custom_metric(
+        self, *, workflow_id: str, step_id: str, name: str, kind: str, value: float, **_: Any
+    ) -> None:
+        """Set, add to or observe a step's custom series `name{workflow, step}`."""
+        metric = self._custom_metric(name, kind)
+        series = metric.labels(workflow=workflow_id, step=step_id)
+        if isinstance(series, Gauge):
+            series.set(value)
+        elif isinstance(series, Counter):
+            series.inc(max(0.0, value))
+        else:
+            series.observe(value)
+
+    def _custom_metric(self, name: str, kind: str) -> Gauge | Counter | Histogram:
+        with self._lock:
+            known = self._custom.get(name)
+            if known is not None:
+                if known[0] != kind:
+                    raise InvalidInputError(
+                        f"custom metric '{name}' is a {known[0]} already; a step declares it "
+                        f"as a {kind}: use one kind per name, or another name"
+                    )
+                return known[1]
+            doc, labels = f"Custom metric {name} set by steps.", ["workflow", "step"]
+            metric: Gauge | Counter | Histogram
+            if kind == "counter":
+                metric = Counter(name, doc, labels, registry=self.registry)
+            elif kind == "histogram":
+                metric = Histogram(name, doc, labels, registry=self.registry)
+            else:
+                metric = Gauge(name, doc, labels, registry=self.registry)
+            self._custom[name] = (kind, metric)
+            return metric
 
     def on_step_retry(self, *, workflow_id: str, **_: Any) -> None:
         """Count a retry."""

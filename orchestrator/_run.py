@@ -7,6 +7,7 @@ from typing import Any
 
 from langgraph.types import StateSnapshot
 
+from policies import redact
 from state import AdvancedWorkflow, RunId, WorkflowStatus
 from state._diagram import mermaid_block, workflow_mermaid
 
@@ -45,6 +46,10 @@ class RunResult:
     """When it ended."""
     compliance_flags: list[str] = field(default_factory=list)
     """Flags raised during the run."""
+    error_counts: dict[str, int] = field(default_factory=dict)
+    """`{error_type: count}` over every failed attempt (retried ones included)."""
+    approval_requests: dict[str, Any] = field(default_factory=dict)
+    """`{request_id: ApprovalRequest data}` of the approvals asked for so far."""
     definition: dict[str, Any] | None = field(default=None, repr=False, compare=False)
     """The workflow definition the run executes (plain data)."""
 
@@ -114,19 +119,24 @@ class RunResult:
             started_at=values.get("started_at"),
             finished_at=values.get("finished_at"),
             compliance_flags=list(values.get("compliance_flags", [])),
+            error_counts=dict(values.get("error_counts", {})),
+            approval_requests=dict(values.get("approval_requests", {})),
             definition=values.get("workflow") or None,
         )
 
     def to_json(self) -> dict[str, Any]:
-        """The `--json` object of the CLI contract."""
-        return {
-            "run_id": self.run_id,
-            "workflow_id": self.workflow_id,
-            "status": self.status.value,
-            "result": self.result,
-            "completed_steps": self.completed_steps,
-            "failed_steps": self.failed_steps,
-            "skipped_steps": self.skipped_steps,
-            "pending_approval": self.pending_approval,
-            "error": self.error,
-        }
+        """The `--json` object of the CLI contract, with secrets redacted (`policies.redact`)."""
+        shown: dict[str, Any] = redact(
+            {
+                "run_id": self.run_id,
+                "workflow_id": self.workflow_id,
+                "status": self.status.value,
+                "result": self.result,
+                "completed_steps": self.completed_steps,
+                "failed_steps": self.failed_steps,
+                "skipped_steps": self.skipped_steps,
+                "pending_approval": self.pending_approval,
+                "error": self.error,
+            }
+        )
+        return shown

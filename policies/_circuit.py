@@ -63,6 +63,7 @@ class CircuitBreaker:
         ```python
         breaker = CircuitBreaker("credit_check", failure_threshold=3, timeout=60)
         result = await breaker.call(lambda: credit_check(applicant_id="A-1"))
+        CircuitBreaker(failure_threshold=5, timeout=30)   # the name is optional
         ```
 
     `call` is the usual entry point. Code that needs to run the action itself uses
@@ -72,7 +73,7 @@ class CircuitBreaker:
 
     def __init__(
         self,
-        name: str,
+        name: str = "circuit",
         *,
         failure_threshold: int = 5,
         timeout: float = 30.0,
@@ -81,7 +82,8 @@ class CircuitBreaker:
     ) -> None:
         _validate(failure_threshold, timeout)
         self.name = name
-        """The action this breaker guards; it appears in `CircuitOpenError`."""
+        """The action this breaker guards (default `circuit`); it appears in
+        `CircuitOpenError`."""
         self.failure_threshold = failure_threshold
         """Consecutive failures that open the circuit."""
         self.timeout = timeout

@@ -18,7 +18,7 @@ from typing import Protocol, TypeVar, cast
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from policies._control_flow import is_control_flow
-from state import RetryPolicy
+from state import BackoffStrategy, RetryPolicy, WorkflowTimeoutError
 
 T = TypeVar("T")
 
@@ -41,7 +41,8 @@ def backoff_delay(
 ) -> float:
     """Return the delay in seconds before retry number `retry` (1 is the first retry).
 
-    The base delay is `initial_delay * backoff_multiplier ** (retry - 1)`, capped at
+    The base delay is `initial_delay * backoff_multiplier ** (retry - 1)` (exponential, the
+    default; `linear`: `initial_delay * retry`; `fixed`: `initial_delay`), capped at
     `max_delay`; jitter adds `base * jitter * rng()` on top, and the sum is capped at
     `max_delay` again. `rng` returns a float in [0, 1).
 
@@ -52,7 +53,12 @@ def backoff_delay(
     if retry < 1:
         raise ValueError(f"retry numbers start at 1, got {retry}; pass the 1-based retry number")
     try:
-        base = policy.initial_delay * policy.backoff_multiplier ** (retry - 1)
+        if policy.backoff_strategy is BackoffStrategy.FIXED:
+            base = policy.initial_delay
+        elif policy.backoff_strategy is BackoffStrategy.LINEAR:
+            base = policy.initial_delay * retry
+        else:
+            base = policy.initial_delay * policy.backoff_multiplier ** (retry - 1)
     except OverflowError:
         base = policy.max_delay
     base = min(policy.max_delay, base)
@@ -78,10 +84,11 @@ def is_retryable(policy: RetryPolicy, exc: BaseException) -> bool:
     The names of the exception's class and of all its bases are matched against
     `no_retry_on` (which wins) and then `retry_on`. Both the short name (`TimeoutError`) and
     the qualified name (`httpx.ConnectError`) match. Control flow is never retried:
-    cancellation, `KeyboardInterrupt` and LangGraph's `GraphBubbleUp` signals.
+    cancellation, `KeyboardInterrupt` and LangGraph's `GraphBubbleUp` signals; nor is a
+    `WorkflowTimeoutError` (the whole run is out of time).
     """
-    if is_control_flow(exc):
-        return False
+    if is_control_flow(exc) or isinstance(exc, WorkflowTimeoutError):
+        return False  # the run's time is up: another attempt could not finish either
     names = _class_names(type(exc))
     if not names.isdisjoint(policy.no_retry_on):
         return False

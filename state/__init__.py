@@ -10,7 +10,9 @@ from state._errors import (
     InvalidInputError,
     LeaseLostError,
     MappingError,
+    ModelProviderError,
     OrchestratorError,
+    PlanError,
     RendererNotFoundError,
     RunBusyError,
     RunNotFoundError,
@@ -18,6 +20,7 @@ from state._errors import (
     SlaBreachError,
     StepFailedError,
     StepTimeoutError,
+    TokenBudgetError,
     WebhookError,
     WebhookNotAllowedError,
     WorkflowDefinitionError,
@@ -25,10 +28,10 @@ from state._errors import (
     WorkflowTimeoutError,
 )
 from state._expression_syntax import ALLOWED_FUNCTIONS, NAMESPACE_ROOTS, check_expression
-from state._retry_policy import RetryPolicy
+from state._retry_policy import BackoffStrategy, RetryPolicy
 from state._run_state import EnterpriseWorkflowState, StepResult
-from state._step import ApprovalConfig, Condition, WebhookConfig, WorkflowStep
-from state._workflow import AdvancedWorkflow, SlaTargets
+from state._step import ApprovalConfig, Condition, RouterConfig, WebhookConfig, WorkflowStep
+from state._workflow import AdvancedWorkflow, OptimizedFrom, SlaTargets
 
 __all__ = [
     "ALLOWED_FUNCTIONS",
@@ -36,6 +39,7 @@ __all__ = [
     "ActionNotFoundError",
     "AdvancedWorkflow",
     "ApprovalConfig",
+    "BackoffStrategy",
     "CheckpointerError",
     "CircuitOpenError",
     "Condition",
@@ -45,10 +49,14 @@ __all__ = [
     "InvalidInputError",
     "LeaseLostError",
     "MappingError",
+    "ModelProviderError",
     "OnTimeout",
+    "OptimizedFrom",
     "OrchestratorError",
+    "PlanError",
     "RendererNotFoundError",
     "RetryPolicy",
+    "RouterConfig",
     "RunBusyError",
     "RunId",
     "RunNotFoundError",
@@ -61,6 +69,7 @@ __all__ = [
     "StepStatus",
     "StepTimeoutError",
     "StepType",
+    "TokenBudgetError",
     "WebhookConfig",
     "WebhookError",
     "WebhookNotAllowedError",

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 DEFAULT_RETRY_ON: tuple[str, ...] = ("Exception",)
+
+
+class BackoffStrategy(StrEnum):
+    """How the delay grows from one retry to the next."""
+
+    EXPONENTIAL = "exponential"
+    """`initial_delay * backoff_multiplier ** (retry - 1)`."""
+    LINEAR = "linear"
+    """`initial_delay * retry`."""
+    FIXED = "fixed"
+    """`initial_delay` every time."""
 
 
 class RetryPolicy(BaseModel):
@@ -16,10 +28,11 @@ class RetryPolicy(BaseModel):
     fields it sets (see `merged_with`).
 
     Example:
-        `RetryPolicy(max_attempts=5, initial_delay=0.2, max_delay=5.0)`
+        `RetryPolicy(max_attempts=5, initial_delay=0.2, max_delay=5.0)`;
+        `RetryPolicy(max_attempts=3, backoff_strategy="linear")`
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     max_attempts: Annotated[int, Field(ge=1, le=100)] = 3
     """Attempts in all, the first included; 1 means no retry."""
@@ -27,6 +40,8 @@ class RetryPolicy(BaseModel):
     """Delay before the first retry, in seconds."""
     max_delay: Annotated[float, Field(ge=0)] = 30.0
     """Upper bound on any single delay, in seconds."""
+    backoff_strategy: BackoffStrategy = BackoffStrategy.EXPONENTIAL
+    """`exponential`, `linear` or `fixed` (see `BackoffStrategy`)."""
     backoff_multiplier: Annotated[float, Field(ge=1)] = 2.0
     """Each delay is the previous one times this factor (exponential backoff)."""
     jitter: Annotated[float, Field(ge=0, le=1)] = 0.1
@@ -38,6 +53,9 @@ class RetryPolicy(BaseModel):
         "WebhookNotAllowedError",
         "ActionNotFoundError",
         "MappingError",
+        "TokenBudgetError",
+        "PlanError",
+        "ModelProviderError",
     )
     """Exception class names never retried, even when `retry_on` matches."""
     parallel_failure_threshold: Annotated[float, Field(ge=0, le=1)] = 0.5

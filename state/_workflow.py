@@ -21,7 +21,7 @@ from state._validation import collect_problems, pydantic_problems
 class SlaTargets(BaseModel):
     """Service-level targets of a workflow; a breach is flagged, and enforced on request."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     max_duration_seconds: Annotated[float, Field(gt=0)] | None = None
     """Target duration of a whole run."""
@@ -29,6 +29,24 @@ class SlaTargets(BaseModel):
     """`{step_id: max_seconds}` per-step targets."""
     enforce: bool = False
     """When true a breach fails the run instead of only flagging it."""
+    max_tokens: Annotated[int, Field(gt=0)] | None = None
+    """Model tokens (input plus output, over every model call of the run) a run may use; a
+    run that exceeds it fails with `TokenBudgetError`."""
+
+
+class OptimizedFrom(BaseModel):
+    """Where an optimized definition came from (set by `WorkflowOptimizer.apply`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: str
+    """The version the optimizer started from."""
+    recommendations: list[str] = Field(default_factory=list)
+    """Ids of the recommendations applied."""
+    baseline_seconds: float | None = None
+    """Mean measured makespan of the runs of `version`."""
+    predicted_seconds: float | None = None
+    """Makespan the optimizer predicted for this version."""
 
 
 def _as_raw(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -61,7 +79,9 @@ class AdvancedWorkflow(BaseModel):
         ```
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, use_attribute_docstrings=True
+    )
 
     workflow_id: str = ""
     """Stable id; defaults to a slug of `name`."""
@@ -86,9 +106,13 @@ class AdvancedWorkflow(BaseModel):
     sla_targets: SlaTargets = Field(default_factory=SlaTargets)
     """Service-level targets."""
     optimization_enabled: bool = False
-    """Let the optimizer learn from this workflow's runs."""
+    """Record in each run's audit trail which (optimized) version it ran, for
+    `orchestrator optimize --verify`."""
+    optimized_from: OptimizedFrom | None = None
+    """Set by `WorkflowOptimizer.apply`: the base version and the prediction."""
     adaptive_routing: bool = False
-    """Let conditional steps without a matching rule ask a chat model."""
+    """Let a conditional step with an `agent_capability` ask that chat model to choose among
+    its rules' targets when no `if` rule matched."""
     created_at: datetime | None = None
     """When the definition was written."""
     created_by: str | None = None

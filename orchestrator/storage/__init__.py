@@ -3,7 +3,7 @@ or Postgres, chosen by URL: `memory`, `sqlite:///path` (the default) or `postgre
 
 from orchestrator.storage._checkpointer import ALLOWED_MODULES, open_checkpointer, serializer
 from orchestrator.storage._leases import DEFAULT_TTL, Heartbeat, Lease, Leases, is_live
-from orchestrator.storage._migrations import LATEST, MIGRATIONS, Migration, current_version
+from orchestrator.storage._migrations import LATEST, MIGRATIONS, Migration, current_version, upgrade
 from orchestrator.storage._sql import PostgresDb, SqlDb, SqliteDb, open_db
 from orchestrator.storage._store import RunStore
 from orchestrator.storage._url import (
@@ -41,4 +41,5 @@ __all__ = [
     "safe_url",
     "serializer",
     "sqlite_path",
+    "upgrade",
 ]

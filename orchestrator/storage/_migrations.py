@@ -121,6 +121,28 @@ MIGRATIONS: tuple[Migration, ...] = (
             " (run_id) WHERE done_at IS NULL",
         ),
     ),
+    Migration(
+        3,
+        "step cache",
+        sqlite=(
+            "CREATE TABLE IF NOT EXISTS orchestrator_step_cache (key TEXT PRIMARY KEY,"
+            " value TEXT NOT NULL, stored_at REAL NOT NULL, expires_at REAL NOT NULL)",
+        ),
+        postgres=(
+            "CREATE TABLE IF NOT EXISTS orchestrator_step_cache (key TEXT PRIMARY KEY,"
+            " value TEXT NOT NULL, stored_at DOUBLE PRECISION NOT NULL,"
+            " expires_at DOUBLE PRECISION NOT NULL)",
+        ),
+    ),
+    Migration(
+        4,
+        "detached runs (executed by workers)",
+        sqlite=("ALTER TABLE orchestrator_runs ADD COLUMN detached INTEGER NOT NULL DEFAULT 0",),
+        postgres=(
+            "ALTER TABLE orchestrator_runs ADD COLUMN IF NOT EXISTS detached INTEGER NOT NULL"
+            " DEFAULT 0",
+        ),
+    ),
 )
 """Every schema version, oldest first. Append new ones; never edit a released one."""
 

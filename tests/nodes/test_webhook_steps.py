@@ -238,7 +238,7 @@ async def test_get_sends_mapped_inputs_as_query_parameters(
 async def test_host_not_allowed_by_default_fails_without_a_request(
     make_orch: Any, server: LoopbackServer, sleep: RecordingSleep
 ) -> None:
-    """With no allow-list the run fails, names the host and the setting, and sends nothing."""
+    """With no allow-list the run fails at its start, names the host and setting, sends nothing."""
     wf = _workflow({"url": f"{server.base}/orders"})
     run = await make_orch(ActionRegistry()).execute_workflow(wf, input_data={})
     assert run.status is WorkflowStatus.FAILED
@@ -248,7 +248,7 @@ async def test_host_not_allowed_by_default_fails_without_a_request(
     assert "127.0.0.1" in run.error["message"]
     assert "webhook_allow_hosts" in run.error["message"]
     assert "ORCHESTRATOR_WEBHOOK_ALLOW_HOSTS" in run.error["message"]
-    assert run.step_results["call"]["attempts"] == 1
+    assert run.step_results["call"]["attempts"] == 0  # refused before any step ran
     assert sleep.delays == []
     assert server.requests == []
 

@@ -1,0 +1,106 @@
+"""Parallelization end to end: real history, the recommendation, apply, re-run, verify.
+
+Three independent 150 ms steps are chained by `dependencies` although none reads another's
+output; a final step reads all three. The optimizer must see that only `report` needs the
+others, predict the makespan from the measured step times, and the re-run must meet it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from orchestrator import ActionRegistry, WorkflowOptimizer
+from orchestrator.optimizer import RecommendationType
+from state import AdvancedWorkflow, WorkflowStatus
+
+STEP_SECONDS = 0.15
+
+CHAIN = AdvancedWorkflow.from_dict(
+    {
+        "name": "chain",
+        "max_parallel_steps": 5,
+        "steps": [
+            {"step_id": "a", "action": "slow", "input_mapping": {"name": "'a'"},
+             "output_mapping": {"a_out": "@"}},
+            {"step_id": "b", "action": "slow", "dependencies": ["a"],
+             "input_mapping": {"name": "'b'"}, "output_mapping": {"b_out": "@"}},
+            {"step_id": "c", "action": "slow", "dependencies": ["b"],
+             "input_mapping": {"name": "'c'"}, "output_mapping": {"c_out": "@"}},
+            {"step_id": "report", "action": "collect", "dependencies": ["c"],
+             "input_mapping": {"a": "context.a_out", "b": "context.b_out",
+                               "c": "context.c_out"}},
+        ],
+    }
+)  # fmt: skip
+
+
+def _registry() -> ActionRegistry:
+    registry = ActionRegistry()
+
+    @registry.action("slow")
+    async def slow(name: str) -> dict[str, str]:
+        await asyncio.sleep(STEP_SECONDS)
+        return {"name": name}
+
+    @registry.action("collect")
+    async def collect(a: dict[str, Any], b: dict[str, Any], c: dict[str, Any]) -> list[str]:
+        return [a["name"], b["name"], c["name"]]
+
+    return registry
+
+
+async def _run(orch: Any, workflow: AdvancedWorkflow, times: int) -> None:
+    for _ in range(times):
+        run = await orch.execute_workflow(workflow, {})
+        assert run.status is WorkflowStatus.COMPLETED, run.error
+        assert run.context.get("a_out") == {"name": "a"}
+
+
+async def test_applied_parallelization_meets_its_prediction(make_orch: Any) -> None:
+    """Measured makespan after applying the recommendation drops close to the prediction."""
+    orch = make_orch(_registry())
+    await _run(orch, CHAIN, 3)
+    opt = WorkflowOptimizer(orch)
+    metrics = await opt.analyze_workflow_performance(CHAIN)
+    assert metrics.runs == 3
+    before = metrics.average_execution_time
+    assert before is not None
+    assert before >= 3 * STEP_SECONDS
+
+    recs = await opt.recommend(CHAIN, metrics)
+    top = recs[0]
+    assert top.type is RecommendationType.PARALLELIZATION
+    assert top.priority == 9
+    assert sorted(map(tuple, top.evidence["dropped_edges"])) == [("b", "a"), ("c", "b")]
+    changes = {c["step_id"]: c["to"] for c in top.specific_changes}
+    assert changes == {"b": [], "c": [], "report": ["a", "b", "c"]}
+    predicted = top.evidence["predicted_seconds"]
+    # two of the three 150 ms steps come off the critical path
+    assert top.evidence["seconds_saved"] == pytest.approx(2 * STEP_SECONDS, abs=0.1)
+    assert top.expected_improvement == pytest.approx(1 - predicted / before, abs=0.01)
+
+    faster = opt.apply(CHAIN, [top])  # caching would hide the schedule's gain
+    assert (faster.version, CHAIN.version) == ("1.1", "1.0")
+    assert faster.step("c").dependencies == []
+    assert CHAIN.step("c").dependencies == ["b"]
+
+    await _run(orch, faster, 3)
+    after = await opt.analyze_workflow_performance(faster)
+    measured = after.average_execution_time
+    assert measured is not None
+    assert measured < before - STEP_SECONDS  # at least one step's time saved
+    assert measured == pytest.approx(predicted, abs=0.2)  # generous: the machine is loaded
+
+    (check,) = await opt.verify("chain")
+    assert (check.base_version, check.version, check.runs_before, check.runs_after) == (
+        "1.0",
+        "1.1",
+        3,
+        3,
+    )
+    assert check.verdict in ("as_predicted", "faster_than_predicted")
+    assert check.improvement is not None
+    assert check.improvement > 0.2
