@@ -145,8 +145,10 @@ async def orchestrator(
             ready=list(ready),
             complexity=_complexity(workflow),
         )
-        for sid in ready:
-            step = workflow.step(sid)
+        for step in workflow.steps:  # top-level approvals dispatched now (workers are not)
+            if step.step_id not in ready:
+                continue
+            sid = step.step_id
             if step.approval is not None and step.step_type is StepType.HUMAN_APPROVAL:
                 emit(
                     "step_waiting",
