@@ -10,6 +10,7 @@ import asyncio
 import gc
 import operator
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -339,19 +340,22 @@ def raw_parked(runs: int) -> RunOnce:
 
 
 def import_times(modules: list[str], repeats: int) -> dict[str, list[float]]:
-    """Seconds to import each module in a fresh interpreter, interleaved `repeats` times."""
-    code = "import time;t=time.perf_counter();import {m};print(time.perf_counter()-t)"
+    """CPU seconds (user + system) of a fresh interpreter importing each module, minus one
+    that imports nothing, interleaved `repeats` times: CPU time, unlike wall time, hardly
+    moves when other processes load the machine."""
     out: dict[str, list[float]] = {m: [] for m in modules}
     for _ in range(repeats):
+        base = _child_cpu("pass")
         for module in modules:
-            done = subprocess.run(
-                [sys.executable, "-c", code.format(m=module)],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            out[module].append(float(done.stdout.strip()))
+            out[module].append(max(0.0, _child_cpu(f"import {module}") - base))
     return out
+
+
+def _child_cpu(code: str) -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-c", code], check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def modules_loaded(module: str) -> int:

@@ -415,7 +415,7 @@ async def main_table(repeats: int, pg_url: str | None, big: bool) -> None:
     base = imports["langgraph.graph"]
     print(
         row(
-            "import orchestrator, ms (vs import langgraph.graph)",
+            "import orchestrator, CPU ms (vs import langgraph.graph)",
             msecs(imports["orchestrator"]),
             msecs(base),
             f"{paired(imports['orchestrator'], base)}  target <= 1.2x; modules "
@@ -424,7 +424,7 @@ async def main_table(repeats: int, pg_url: str | None, big: bool) -> None:
     )
     print(
         row(
-            "  import langgraph (a namespace package), ms",
+            "  import langgraph (a namespace package), CPU ms",
             "",
             msecs(imports["langgraph"]),
             "imports nothing of LangGraph: not a meaningful reference",
