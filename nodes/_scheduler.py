@@ -61,6 +61,13 @@ def handler_only(workflow: AdvancedWorkflow) -> frozenset[str]:
     return frozenset(h for h in handlers | rejects if not waits.get(h))
 
 
+@per_workflow
+def _order(workflow: AdvancedWorkflow) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Top-level steps in definition order with what each waits for."""
+    waits = _waits_for(workflow)
+    return tuple((str(s.step_id), waits[str(s.step_id)]) for s in workflow.steps)
+
+
 def plan(
     workflow: AdvancedWorkflow,
     *,
@@ -77,44 +84,52 @@ def plan(
     `triggered` handler steps become runnable; `handled` failures count as skipped. With
     `cap`, at most `max_parallel_steps` steps are dispatched at once; without it every ready
     step is, and the caller caps concurrency (LangGraph's `max_concurrency`).
+
+    One pass over the steps per decision, and the work a decision rarely needs (skipping,
+    the blocked report) only when it can apply.
     """
-    waits = _waits_for(workflow)
-    handlers = handler_only(workflow) - set(triggered)
-    done_ok, done_skip = set(completed), set(skipped) | set(handled)
-    finished = done_ok | done_skip | set(failed)
+    order = _order(workflow)
+    handlers = handler_only(workflow)
+    if triggered:
+        handlers = handlers - set(triggered)
+    done_ok = set(completed)
+    done_skip = set(skipped) | set(handled) if skipped or handled else set()
+    finished = done_ok | done_skip
+    if failed:
+        finished |= set(failed)
     skip: dict[str, str] = {}
-    changed = True
+    changed = bool(done_skip)  # a step is skipped only when what it waits for was skipped
     while changed:  # skipping one step can make the steps after it skippable
         changed = False
-        for sid, deps in waits.items():
+        for sid, deps in order:
             if sid in finished or sid in skip or not deps or sid in handlers:
                 continue
             if all(d in done_skip or d in skip for d in deps):
                 skip[sid] = f"every step it waits for was skipped ({', '.join(deps)})"
                 changed = True
-    done = finished | set(skip)
-    busy = set(in_flight)
+    done = finished | skip.keys() if skip else finished
+    busy = set(in_flight) if in_flight else ()
     ready: list[str] = []
-    blocked: dict[str, list[str]] = {}
-    for step in workflow.steps:
-        sid = str(step.step_id)
-        if sid in done or sid in busy or sid in handlers:
+    waiting: list[tuple[str, tuple[str, ...]]] = []
+    running = False
+    for sid, deps in order:
+        if sid in done or sid in handlers:
             continue
-        deps = waits[str(sid)]
-        pending = [d for d in deps if d not in done]
-        if not pending and (not deps or any(d in done_ok for d in deps)):
+        if sid in busy:
+            running = True
+            continue
+        if all(d in done for d in deps) and (not deps or any(d in done_ok for d in deps)):
             ready.append(sid)
         else:
-            blocked[sid] = pending
-    leftover = [
-        s.step_id for s in workflow.steps if s.step_id not in done and s.step_id not in handlers
-    ]
-    complete = not leftover
+            waiting.append((sid, deps))
+    blocked: dict[str, list[str]] = {}
+    if not ready and not busy:  # the deadlock report: who waits for what
+        blocked = {sid: [d for d in deps if d not in done] for sid, deps in waiting}
     return Plan(
         ready=ready[: workflow.max_parallel_steps] if cap else ready,
         skip=skip,
-        complete=complete,
-        blocked={} if ready or busy else blocked,
+        complete=not ready and not waiting and not running,
+        blocked=blocked,
     )
 
 

@@ -11,7 +11,7 @@ from contextlib import AsyncExitStack
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -34,7 +34,6 @@ from orchestrator._audit_hooks import with_audit
 from orchestrator._graph import build_graph
 from orchestrator._live_steps import LiveSteps
 from orchestrator._loader import load_workflow
-from orchestrator._metrics import MetricsCollector
 from orchestrator._options import RunSlots, apply_options, run_cap
 from orchestrator._ownership import lease_ttl, owning
 from orchestrator._registry import ActionRegistry
@@ -61,6 +60,9 @@ from state import (
     StepType,
     WorkflowStatus,
 )
+
+if TYPE_CHECKING:
+    from orchestrator._metrics import MetricsCollector
 
 
 def _allow_hosts(value: Any) -> frozenset[str]:
@@ -112,7 +114,12 @@ class EnterpriseWorkflowOrchestrator:
     ) -> None:
         self.config = dict(config or {})
         self._slots = RunSlots(run_cap(self.config))
-        self.metrics = metrics if metrics is not None else MetricsCollector()
+        if metrics is None:
+            # Prometheus is imported with the first orchestrator, not with `import orchestrator`
+            from orchestrator._metrics import MetricsCollector
+
+            metrics = MetricsCollector()
+        self.metrics = metrics
         """Prometheus metrics of this orchestrator's runs, on `orch.metrics.registry`."""
         self.checkpointer_url = checkpointer or default_db()
         # compliance is not optional: every orchestrator audits (with the caller's AuditHooks

@@ -6,8 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from state import AdvancedWorkflow, DefinitionProblem, WorkflowDefinitionError
 
 
@@ -26,6 +24,8 @@ def load_workflow(path: str | Path) -> AdvancedWorkflow:
             source=source,
         ) from None
     is_json = file.suffix.lower() == ".json"
+    import yaml  # here, not at the top: `import orchestrator` stays light
+
     try:
         data: Any = json.loads(text) if is_json else yaml.safe_load(text)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
