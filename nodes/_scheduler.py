@@ -110,7 +110,7 @@ def plan(
     done = finished | skip.keys() if skip else finished
     busy = set(in_flight) if in_flight else ()
     ready: list[str] = []
-    waiting: list[tuple[str, tuple[str, ...]]] = []
+    waiting = 0
     running = False
     for sid, deps in order:
         if sid in done or sid in handlers:
@@ -118,13 +118,21 @@ def plan(
         if sid in busy:
             running = True
             continue
-        if all(d in done for d in deps) and (not deps or any(d in done_ok for d in deps)):
-            ready.append(sid)
+        for dep in deps:  # a plain loop: no call per step, the common case is "waiting"
+            if dep not in done:
+                break
         else:
-            waiting.append((sid, deps))
+            if not deps or not done_ok.isdisjoint(deps):
+                ready.append(sid)
+                continue
+        waiting += 1
     blocked: dict[str, list[str]] = {}
-    if not ready and not busy:  # the deadlock report: who waits for what
-        blocked = {sid: [d for d in deps if d not in done] for sid, deps in waiting}
+    if waiting and not ready and not busy:  # the deadlock report: who waits for what
+        blocked = {
+            sid: [d for d in deps if d not in done]
+            for sid, deps in order
+            if sid not in done and sid not in handlers
+        }
     return Plan(
         ready=ready[: workflow.max_parallel_steps] if cap else ready,
         skip=skip,
