@@ -6,6 +6,7 @@ from nodes._hooks import CompositeHooks, RunHooks
 from nodes._routing import EXECUTOR_NODES, determine_execution_path
 from nodes._services import ActionInvoker, RunServices, StepContext, load_actions_module
 from nodes._task import StepTask
+from nodes._webhook import refused_webhooks
 from nodes.conditional_router import conditional_router
 from nodes.error_recovery import after_recovery, error_recovery
 from nodes.human_approval import ApprovalRejectedError, human_approval
@@ -32,5 +33,6 @@ __all__ = [
     "orchestrator",
     "parallel_executor",
     "react_agent",
+    "refused_webhooks",
     "workflow_from_state",
 ]

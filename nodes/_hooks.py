@@ -95,6 +95,34 @@ class RunHooks:
     ) -> None:
         """A chat model answered inside a react step (one reason/act iteration)."""
 
+    def on_agent_finished(
+        self,
+        *,
+        workflow_id: str,
+        run_id: str,
+        step_id: str,
+        model: str,
+        status: str,
+        iterations: int,
+        tool_calls: int,
+        usage: dict[str, int],
+        **_: Any,
+    ) -> None:
+        """An agent step (react) ended: its model calls, tool calls and token usage."""
+
+    def on_plan(
+        self,
+        *,
+        workflow_id: str,
+        run_id: str,
+        step_id: str | None,
+        plan: Any,
+        repaired: bool,
+        **_: Any,
+    ) -> None:
+        """A planner produced a plan: an orchestrator step's subtasks (`step_id`), or a whole
+        generated workflow (`step_id` None, adaptive planning)."""
+
     def on_route(
         self,
         *,

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from nodes._hooks import RunHooks
+from policies import redact_text
 from state import StepResult, StepStatus
 
 
@@ -19,7 +20,7 @@ def utc_iso(epoch: float) -> str:
 def traceback_summary(exc: BaseException, limit: int = 4) -> str:
     """The last frames of a traceback, short enough for state and audit."""
     frames = tb.format_exception(type(exc), exc, exc.__traceback__, limit=-limit)
-    return "".join(frames)[-2000:]
+    return redact_text("".join(frames)[-2000:])
 
 
 @dataclass
@@ -41,6 +42,7 @@ class StepOutcome:
     children: list[StepOutcome] = field(default_factory=list)
     record_output: bool = True
     step_type: str = ""
+    output_bytes: int = 0
     failed_attempts: list[str] = field(default_factory=list)
     """Error types of the attempts that failed and were retried."""
 
@@ -61,9 +63,10 @@ class StepOutcome:
             duration_seconds=round(max(0.0, self.finished - self.started), 6),
             cpu_seconds=round(self.cpu_seconds, 6),
             error_type=type(err).__name__ if err else None,
-            error=str(err) if err else None,
+            # recorded messages leave the run (state, audit, --json): secrets are hidden here
+            error=redact_text(str(err)) if err else None,
             traceback=traceback_summary(err) if err else None,
-            reason=self.reason,
+            reason=redact_text(self.reason) if self.reason else None,
             iterations=self.iterations,
         )
 
@@ -109,6 +112,7 @@ def outcome_update(outcome: StepOutcome) -> dict[str, Any]:
     errors: dict[str, int] = {}
     context: dict[str, Any] = {}
     flags: list[str] = []
+    stored = 0
     for item in outcome.flatten():
         sid = item.step_id
         step_results[sid] = item.result().model_dump(mode="json", exclude_none=True)
@@ -121,6 +125,7 @@ def outcome_update(outcome: StepOutcome) -> dict[str, Any]:
             completed.append(sid)
             if item.record_output:
                 results[sid] = item.output
+                stored += item.output_bytes
         elif item.status is StepStatus.FAILED:
             failed.append(sid)
         else:
@@ -135,6 +140,8 @@ def outcome_update(outcome: StepOutcome) -> dict[str, Any]:
     update: dict[str, Any] = {"step_results": step_results, "resource_usage": usage}
     if results:
         update["intermediate_results"] = results
+    if stored:
+        update["stored_bytes"] = stored
     for key, ids in (
         ("completed_steps", completed),
         ("failed_steps", failed),

@@ -7,7 +7,7 @@ from langgraph.types import Send
 
 from nodes._definition import workflow_from_state
 from nodes._scheduler import node_for, unhandled_failures
-from nodes._task import build_task
+from nodes._task import step_of, task_for
 from state import EnterpriseWorkflowState, WorkflowStatus
 
 EXECUTOR_NODES = ("parallel_executor", "conditional_router", "react_agent", "human_approval")
@@ -25,6 +25,6 @@ async def determine_execution_path(state: EnterpriseWorkflowState) -> list[Send]
         return "orchestrator"  # the orchestrator ran a lone step itself: schedule again
     sends = []
     for sid in state.current_steps:
-        step = workflow.step(sid)
-        sends.append(Send(node_for(step.step_type), build_task(state, workflow, step)))
+        step = step_of(workflow, sid)
+        sends.append(Send(node_for(step.step_type), task_for(state, workflow, sid)))
     return sends

@@ -9,8 +9,10 @@ run when a failure calls them, never on their own.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from itertools import repeat
 
 from nodes._definition import per_workflow
 from state import AdvancedWorkflow, EnterpriseWorkflowState, StepType
@@ -42,6 +44,8 @@ def _waits_for(workflow: AdvancedWorkflow) -> dict[str, tuple[str, ...]]:
         targets = list(step.next_steps)
         for rule in step.conditions:
             targets.extend(rule.targets)
+        if step.router is not None:
+            targets.extend(step.router.routes)
         for target in targets:
             if target in waits and target != step.step_id:
                 waits[target].add(step.step_id)
@@ -61,11 +65,31 @@ def handler_only(workflow: AdvancedWorkflow) -> frozenset[str]:
     return frozenset(h for h in handlers | rejects if not waits.get(h))
 
 
+@dataclass(frozen=True, slots=True)
+class _Index:
+    """Lookups derived once per workflow, so a decision never walks every step in Python."""
+
+    top: frozenset[str]
+    position: dict[str, int]
+    waits: dict[str, frozenset[str]]
+    dependents: dict[str, tuple[str, ...]]
+    roots: frozenset[str]
+
+
 @per_workflow
-def _order(workflow: AdvancedWorkflow) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """Top-level steps in definition order with what each waits for."""
+def _index(workflow: AdvancedWorkflow) -> _Index:
     waits = _waits_for(workflow)
-    return tuple((str(s.step_id), waits[str(s.step_id)]) for s in workflow.steps)
+    dependents: dict[str, list[str]] = {sid: [] for sid in waits}
+    for sid, deps in waits.items():
+        for dep in deps:
+            dependents.setdefault(dep, []).append(sid)
+    return _Index(
+        top=frozenset(waits),
+        position={str(s.step_id): i for i, s in enumerate(workflow.steps)},
+        waits={sid: frozenset(deps) for sid, deps in waits.items()},
+        dependents={sid: tuple(ids) for sid, ids in dependents.items()},
+        roots=frozenset(sid for sid, deps in waits.items() if not deps),
+    )
 
 
 def plan(
@@ -85,65 +109,66 @@ def plan(
     `cap`, at most `max_parallel_steps` steps are dispatched at once; without it every ready
     step is, and the caller caps concurrency (LangGraph's `max_concurrency`).
 
-    One pass over the steps per decision, and the work a decision rarely needs (skipping,
-    the blocked report) only when it can apply.
+    The cost does not grow with the steps already finished beyond set operations: skipping
+    follows only the dependents of skipped steps, and readiness is tested only for the
+    steps not yet done.
     """
-    order = _order(workflow)
-    handlers = handler_only(workflow)
-    if triggered:
-        handlers = handlers - set(triggered)
-    done_ok = set(completed)
-    done_skip = set(skipped) | set(handled) if skipped or handled else set()
-    finished = done_ok | done_skip
-    if failed:
-        finished |= set(failed)
+    index = _index(workflow)
+    waits = _waits_for(workflow)
+    handlers = handler_only(workflow) - set(triggered)
+    done_ok, done_skip = set(completed), set(skipped) | set(handled)
+    finished = done_ok | done_skip | set(failed)
     skip: dict[str, str] = {}
-    changed = bool(done_skip)  # a step is skipped only when what it waits for was skipped
-    while changed:  # skipping one step can make the steps after it skippable
-        changed = False
-        for sid, deps in order:
-            if sid in finished or sid in skip or not deps or sid in handlers:
-                continue
-            if all(d in done_skip or d in skip for d in deps):
-                skip[sid] = f"every step it waits for was skipped ({', '.join(deps)})"
-                changed = True
-    done = finished | skip.keys() if skip else finished
-    busy = set(in_flight) if in_flight else ()
-    ready: list[str] = []
-    waiting = 0
-    running = False
-    for sid, deps in order:
-        if sid in done or sid in handlers:
+    # skipping one step can make the steps after it skippable: follow dependents only
+    queue = deque(d for sid in done_skip for d in index.dependents.get(sid, ()))
+    while queue:
+        sid = queue.popleft()
+        if sid in finished or sid in skip or sid in handlers or not index.waits[sid]:
             continue
-        if sid in busy:
-            running = True
-            continue
-        for dep in deps:  # a plain loop: no call per step, the common case is "waiting"
-            if dep not in done:
-                break
-        else:
-            if not deps or not done_ok.isdisjoint(deps):
-                ready.append(sid)
-                continue
-        waiting += 1
+        if all(d in done_skip or d in skip for d in index.waits[sid]):
+            skip[sid] = f"every step it waits for was skipped ({', '.join(waits[sid])})"
+            queue.extend(index.dependents.get(sid, ()))
+    done = finished | skip.keys()
+    busy = set(in_flight)
+    left = index.top - done - handlers
+    if len(left) > len(done):
+        # late steps of a long run wait for done ones: look only at what done steps unblock
+        # (set operations over a `map`, so no Python-level loop over every step)
+        unblocked = index.roots.union(*map(index.dependents.get, done, repeat(())))
+        candidates = unblocked & left
+    else:
+        candidates = left
+    ready = sorted(
+        (
+            sid
+            for sid in candidates - busy
+            if index.waits[sid] <= done
+            and (sid in index.roots or not index.waits[sid].isdisjoint(done_ok))
+        ),
+        key=index.position.__getitem__,
+    )
     blocked: dict[str, list[str]] = {}
-    if waiting and not ready and not busy:  # the deadlock report: who waits for what
-        blocked = {
-            sid: [d for d in deps if d not in done]
-            for sid, deps in order
-            if sid not in done and sid not in handlers
-        }
+    if not ready and not busy:
+        for sid in sorted(left, key=index.position.__getitem__):
+            blocked[sid] = [d for d in waits[sid] if d not in done]
     return Plan(
         ready=ready[: workflow.max_parallel_steps] if cap else ready,
         skip=skip,
-        complete=not ready and not waiting and not running,
+        complete=not left,
         blocked=blocked,
     )
 
 
+@per_workflow
+def _top(workflow: AdvancedWorkflow) -> frozenset[str]:
+    return frozenset(s.step_id for s in workflow.steps)
+
+
 def unhandled_failures(state: EnterpriseWorkflowState, workflow: AdvancedWorkflow) -> list[str]:
     """Top-level steps that failed and whose failure nothing has handled yet."""
-    top = {s.step_id for s in workflow.steps}
+    if not state.failed_steps:
+        return []
+    top = _top(workflow)
     handled = set(state.handled_failures)
     return [sid for sid in state.failed_steps if sid in top and sid not in handled]
 

@@ -21,7 +21,7 @@ from langgraph.runtime import Runtime
 
 from nodes._cache import StepCache
 from nodes._hooks import NO_HOOKS, RunHooks
-from policies import CircuitBreakers
+from policies import CircuitBreakers, Limits, redact_text
 from state import ActionNotFoundError, InvalidInputError
 
 
@@ -64,8 +64,15 @@ class ActionInvoker(Protocol):
     def has_action(self, name: str) -> bool:
         """True when an action of this name is registered."""
 
-    async def invoke(self, name: str, inputs: Mapping[str, Any], ctx: StepContext) -> Any:
-        """Run action `name` with `inputs` as keyword arguments."""
+    async def invoke(
+        self,
+        name: str,
+        inputs: Mapping[str, Any],
+        ctx: StepContext,
+        *,
+        isolation: str = "thread",
+    ) -> Any:
+        """Run action `name` with `inputs` as keyword arguments (`isolation`: thread|process)."""
 
     def agent(self, name: str) -> Any:
         """The agent, chat model or runnable registered under `name`."""
@@ -97,9 +104,13 @@ class RunServices:
     """Optional httpx transport for webhooks (None: a real network connection)."""
     hooks: RunHooks = NO_HOOKS
     """Observability hooks (metrics, audit)."""
+    max_tokens: int | None = None
+    """Default token budget of a run (a workflow's `sla_targets.max_tokens` wins)."""
     control: Callable[[str], str | None] = field(default=lambda _run_id: None)
     """Reads a lifecycle request (`pause`, `cancel`, `cancel_compensate`) for a run, written
     by another process; checked at every step boundary."""
+    limits: Limits = field(default_factory=Limits)
+    """Size limits on webhook replies and step outputs (see `policies.Limits`)."""
     cache: StepCache | None = None
     """Where `cacheable: true` steps keep their outputs (None: no caching)."""
 
@@ -137,6 +148,12 @@ def control_of(runtime: Runtime[Any] | None) -> Callable[[str], str | None]:
     return context.control if isinstance(context, RunServices) else _no_request
 
 
+def max_tokens_of(runtime: Runtime[Any] | None) -> int | None:
+    """The orchestrator's default token budget (None: unlimited or no services)."""
+    context = runtime.context if runtime is not None else None
+    return context.max_tokens if isinstance(context, RunServices) else None
+
+
 def _no_request(_run_id: str) -> str | None:
     return None
 
@@ -153,9 +170,22 @@ def load_actions_module(module_name: str) -> ActionInvoker:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ActionNotFoundError(
-            f"cannot import actions module '{module_name}': {exc}; it must be importable from "
-            "the current directory (run from the project root or set PYTHONPATH)"
-        ) from exc
+            f"cannot import actions module '{module_name}': {redact_text(str(exc))}; it must be "
+            "importable from the current directory (run from the project root or set "
+            "PYTHONPATH)"
+        ) from None
+    except SystemExit as exc:
+        # an import that exits would end the caller's process having run nothing
+        raise ActionNotFoundError(
+            f"actions module '{module_name}' called sys.exit({exc.code!r}) while being "
+            "imported; move that call under `if __name__ == '__main__':`"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 -- any import-time failure is the module's bug
+        raise ActionNotFoundError(
+            f"actions module '{module_name}' failed while being imported: "
+            f"{type(exc).__name__}: {redact_text(str(exc))}; fix the module (import it with "
+            f"`python -c 'import {module_name}'` to see the traceback)"
+        ) from None
     registry = getattr(module, "registry", None)
     if not isinstance(registry, ActionInvoker):
         raise ActionNotFoundError(

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from langgraph.errors import GraphBubbleUp
@@ -22,8 +22,10 @@ from nodes._services import RunServices, StepContext, step_logger
 from nodes._webhook import call_webhook, resolve_url
 from policies import (
     call_with_retry,
+    check_value,
     is_control_flow,
     map_outputs,
+    redact_text,
     resolve_path,
     run_with_timeout,
 )
@@ -32,10 +34,13 @@ from state import (
     InvalidInputError,
     RetryPolicy,
     StepStatus,
+    StepTimeoutError,
     StepType,
     WorkflowStep,
     WorkflowTimeoutError,
 )
+
+T = TypeVar("T")
 
 _TYPE_CHECKS: dict[str, tuple[type, ...]] = {
     "str": (str,),
@@ -59,6 +64,8 @@ class StepEnv:
     max_parallel: int
     deadline: float | None
     key_prefix: str
+    stored_bytes: int = 0
+    """JSON bytes of the outputs the run had stored when this task was dispatched."""
     gate: asyncio.Semaphore | None = None
     """Caps concurrent action calls of a parallel container; held only while an action runs,
     so bookkeeping (hooks, audit, mappings) never occupies a slot."""
@@ -98,27 +105,31 @@ def check_inputs(step: WorkflowStep, inputs: Mapping[str, Any]) -> None:
         raise InvalidInputError(f"step '{step.step_id}' got invalid inputs: " + "; ".join(problems))
 
 
-async def run_leaf(
-    step: WorkflowStep, env: StepEnv, inputs: Mapping[str, Any], namespace: Mapping[str, Any] | None
-) -> StepOutcome:
-    """Run an action or webhook step with retry, breaker and timeout."""
+async def call_guarded(
+    step: WorkflowStep,
+    env: StepEnv,
+    breaker_name: str,
+    make_call: Callable[[StepContext], Awaitable[T]],
+    *,
+    on_attempt: Callable[[int], None] | None = None,
+    failed_attempts: list[str] | None = None,
+) -> T:
+    """Await `make_call(ctx)` under the step's policies: retry with backoff, the circuit
+    breaker named `breaker_name`, the step timeout per attempt and the workflow deadline.
+
+    Actions, webhooks and the model calls of agent steps all go through here, so a policy
+    means the same thing whatever the step calls. Raises the final error (with `attempts`);
+    the error type of each failed attempt that is retried goes to `failed_attempts`.
+    """
     services = env.services
-    policy = env.policy_for(step)
     key = f"{env.key_prefix}:{step.step_id}"
     log = step_logger(workflow_id=env.workflow_id, run_id=env.run_id, step_id=step.step_id)
-    outcome = StepOutcome(step.step_id, StepStatus.RUNNING, started=services.clock())
-    cpu_start = time.process_time()
 
-    async def attempt(number: int) -> Any:
-        outcome.attempts = number
-        if number == 1:
-            services.hooks.on_step_started(
-                workflow_id=env.workflow_id,
-                run_id=env.run_id,
-                step_id=step.step_id,
-                step_type=step.step_type.value,
-            )
-        limits = [t for t in (step.timeout, env.time_left(step.step_id)) if t is not None]
+    async def attempt(number: int) -> T:
+        if on_attempt is not None:
+            on_attempt(number)
+        left = env.time_left(step.step_id)
+        limits = [t for t in (step.timeout, left) if t is not None]
         ctx = StepContext(
             workflow_id=env.workflow_id,
             run_id=env.run_id,
@@ -128,30 +139,24 @@ async def run_leaf(
             logger=log,
             metrics=metric_sink(step, env) if step.custom_metrics else None,
         )
-        if step.step_type is StepType.WEBHOOK and step.webhook is not None:
-            url = resolve_url(step.webhook, namespace or {})
-            breaker = services.breakers.get(f"webhook:{urlsplit(url).netloc}")
-            breaker.before_call()
-            call = call_webhook(
-                step.webhook,
-                url,
-                inputs,
-                step_id=step.step_id,
-                services=services,
-                idempotency_key=key,
-            )
-        else:
-            name = step.action or step.agent_capability or ""
-            breaker = services.breakers.get(name)
-            breaker.before_call()
-            call = services.actions.invoke(name, inputs, ctx)
+        breaker = services.breakers.get(breaker_name)
+        breaker.before_call()
+        call = make_call(ctx)
         try:
             limit = min(limits) if limits else None
-            if env.gate is None:
-                result = await run_with_timeout(call, limit, step_id=step.step_id)
-            else:
-                async with env.gate:
+            try:
+                if env.gate is None:
                     result = await run_with_timeout(call, limit, step_id=step.step_id)
+                else:
+                    async with env.gate:
+                        result = await run_with_timeout(call, limit, step_id=step.step_id)
+            except StepTimeoutError as exc:
+                if left is not None and (step.timeout is None or left <= step.timeout):
+                    # the run's deadline, not the step's, cut this attempt off: never retried
+                    raise WorkflowTimeoutError(
+                        f"the workflow timeout passed while step '{step.step_id}' ran; {exc}"
+                    ) from exc
+                raise
         except BaseException as exc:
             if is_control_flow(exc):
                 breaker.record_cancelled()  # frees a half-open trial slot; not a failure
@@ -162,16 +167,71 @@ async def run_leaf(
         return result
 
     async def on_retry(*, attempt: int, error: BaseException, delay: float, **_: Any) -> None:
-        outcome.failed_attempts.append(type(error).__name__)
+        if failed_attempts is not None:
+            failed_attempts.append(type(error).__name__)
         log.warning("step_retry", attempt=attempt, error=str(error), delay=round(delay, 3))
         services.hooks.on_step_retry(
             workflow_id=env.workflow_id,
             run_id=env.run_id,
             step_id=step.step_id,
             attempt=attempt,
-            error=f"{type(error).__name__}: {error}",
+            error=redact_text(f"{type(error).__name__}: {error}"),
             delay=delay,
         )
+
+    async def wait(delay: float) -> None:
+        # a retry never sleeps past the run's deadline: the next attempt then times the run out
+        if env.deadline is not None:
+            delay = max(0.0, min(delay, env.deadline - services.clock()))
+        await services.sleep(delay)
+
+    return await call_with_retry(
+        attempt, env.policy_for(step), sleep=wait, rng=services.rng, on_retry=on_retry
+    )
+
+
+def breaker_name_for(step: WorkflowStep, namespace: Mapping[str, Any] | None) -> str:
+    """The circuit breaker a step's calls count against: the action (or agent) name, or
+    `webhook:host` for webhooks."""
+    if step.step_type is StepType.WEBHOOK and step.webhook is not None:
+        return f"webhook:{urlsplit(resolve_url(step.webhook, namespace or {})).netloc}"
+    return step.action or step.agent_capability or ""
+
+
+async def run_leaf(
+    step: WorkflowStep, env: StepEnv, inputs: Mapping[str, Any], namespace: Mapping[str, Any] | None
+) -> StepOutcome:
+    """Run an action or webhook step with retry, breaker and timeout."""
+    services = env.services
+    policy = env.policy_for(step)
+    log = step_logger(workflow_id=env.workflow_id, run_id=env.run_id, step_id=step.step_id)
+    outcome = StepOutcome(step.step_id, StepStatus.RUNNING, started=services.clock())
+    cpu_start = time.process_time()
+
+    def started(number: int) -> None:
+        outcome.attempts = number
+        if number == 1:
+            services.hooks.on_step_started(
+                workflow_id=env.workflow_id,
+                run_id=env.run_id,
+                step_id=step.step_id,
+                step_type=step.step_type.value,
+            )
+
+    def make_call(ctx: StepContext) -> Awaitable[Any]:
+        if step.step_type is StepType.WEBHOOK and step.webhook is not None:
+            return call_webhook(
+                step.webhook,
+                resolve_url(step.webhook, namespace or {}),
+                inputs,
+                step_id=step.step_id,
+                services=services,
+                idempotency_key=ctx.idempotency_key,
+            )
+        name = step.action or step.agent_capability or ""
+        if step.isolation == "process":
+            return services.actions.invoke(name, inputs, ctx, isolation="process")
+        return services.actions.invoke(name, inputs, ctx)
 
     cache = services.cache if step.cacheable and env.version is not None else None
     cache_id = ""
@@ -184,10 +244,17 @@ async def run_leaf(
             if hit:
                 return _from_cache(step, env, outcome, cached, cache_id, cpu_start)
         output = to_plain(
-            await call_with_retry(
-                attempt, policy, sleep=services.sleep, rng=services.rng, on_retry=on_retry
+            await call_guarded(
+                step,
+                env,
+                breaker_name_for(step, namespace),
+                make_call,
+                on_attempt=started,
+                failed_attempts=outcome.failed_attempts,
             )
         )
+        size = _check_output(step.step_id, output, env)
+        outcome.output_bytes = size
         outcome.context_updates = map_outputs(step.output_mapping, output)
         record_output_metrics(step, env, output)
         if cache is not None:
@@ -202,6 +269,25 @@ async def run_leaf(
     outcome.cpu_seconds = time.process_time() - cpu_start
     log.debug("step_completed", attempts=outcome.attempts)
     return outcome
+
+
+def _check_output(step_id: str, output: Any, env: StepEnv) -> int:
+    """The output's JSON size; raises `InvalidInputError` past the step or run limit."""
+    limits = env.services.limits
+    size = check_value(
+        output,
+        limits,
+        what=f"the output of step '{step_id}'",
+        max_bytes=limits.max_step_output_bytes,
+    )
+    if env.stored_bytes + size > limits.max_run_state_bytes:
+        raise InvalidInputError(
+            f"the output of step '{step_id}' ({size} bytes) would take the run's stored "
+            f"outputs past the limit of {limits.max_run_state_bytes} bytes; return less (a "
+            "reference instead of the data), or raise the limit max_run_state_bytes "
+            "(ORCHESTRATOR_LIMIT_MAX_RUN_STATE_BYTES)"
+        )
+    return size
 
 
 METRIC_KINDS = frozenset({"gauge", "counter", "histogram"})

@@ -10,6 +10,7 @@ from typing import Any, NotRequired
 
 from typing_extensions import TypedDict
 
+from nodes._fanout import WORKER_SEP, is_fanout, split_worker, worker_inputs
 from nodes._sla import step_targets
 from policies import map_inputs
 from state import AdvancedWorkflow, EnterpriseWorkflowState, MappingError, StepType, WorkflowStep
@@ -44,6 +45,12 @@ class StepTask(TypedDict):
     dispatched_at: NotRequired[float]
     key_prefix: NotRequired[str]
     sla: NotRequired[dict[str, Any]]
+    stored_bytes: NotRequired[int]
+    token_budget: NotRequired[int]
+    tokens_used: NotRequired[int]
+    fanout: NotRequired[dict[str, Any]]
+    adaptive: NotRequired[bool]
+    worker: NotRequired[dict[str, Any]]
     version: NotRequired[str]
 
 
@@ -81,6 +88,8 @@ def build_task(
     )
     if state.rollback_count:
         task["key_prefix"] = run_key_prefix(state)
+    if state.stored_bytes:
+        task["stored_bytes"] = state.stored_bytes
     if state.decided_at is not None:
         task["dispatched_at"] = state.decided_at
     if any(s.cacheable for s in (step, *step.children)) or any(
@@ -89,11 +98,51 @@ def build_task(
         task["version"] = workflow.version  # part of the step cache's key
     if (sla := step_targets(workflow.sla_targets, step)) is not None:
         task["sla"] = sla
+    if workflow.adaptive_routing and step.step_type is StepType.CONDITIONAL:
+        task["adaptive"] = True
+    if workflow.sla_targets.max_tokens is not None:
+        task["token_budget"] = workflow.sla_targets.max_tokens
+    if used := state.token_usage.get("total_tokens"):
+        task["tokens_used"] = int(used)
     namespace = namespace_of(state, workflow)
-    if step.step_type in _NEEDS_NAMESPACE:
+    if step.step_type in _NEEDS_NAMESPACE or (
+        is_fanout(step) and step.step_id not in state.fanout_plans
+    ):
         task["namespace"] = namespace
+    if is_fanout(step) and step.step_id in state.fanout_plans:
+        plan = state.fanout_plans[step.step_id]
+        prefix = f"{step.step_id}{WORKER_SEP}"
+        done = {k: v for k, v in state.worker_results.items() if k.startswith(prefix)}
+        task["fanout"] = {"plan": plan, "results": done}
     try:
         task["inputs"] = map_inputs(step.input_mapping, namespace)
     except MappingError as exc:
         task["input_error"] = str(exc)
     return task
+
+
+def task_for(state: EnterpriseWorkflowState, workflow: AdvancedWorkflow, task_id: str) -> StepTask:
+    """The task of a step id, or of a fan-out worker id (`step#n`)."""
+    worker = split_worker(task_id)
+    if worker is None:
+        return build_task(state, workflow, workflow.step(task_id))
+    sid, index = worker
+    step = workflow.step(sid)
+    task = build_task(state.model_copy(update={"fanout_plans": {}}), workflow, step)
+    task.pop("namespace", None)
+    task.pop("input_error", None)
+    task["step_id"] = task_id
+    subtask = state.fanout_plans[sid][index]
+    try:
+        inputs = worker_inputs(step, subtask, namespace_of(state, workflow))
+    except MappingError as exc:
+        inputs = {}
+        task["input_error"] = str(exc)
+    task["worker"] = {"subtask": subtask, "inputs": inputs}
+    return task
+
+
+def step_of(workflow: AdvancedWorkflow, task_id: str) -> WorkflowStep:
+    """The step a task id runs (a worker id runs its fan-out step)."""
+    worker = split_worker(task_id)
+    return workflow.step(worker[0] if worker else task_id)

@@ -11,20 +11,29 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from nodes._services import RunServices
-from policies import fill_placeholders
-from state import WebhookConfig, WebhookError, WebhookNotAllowedError
+from policies import fill_placeholders, is_secret_key
+from state import (
+    MappingError,
+    StepType,
+    WebhookConfig,
+    WebhookError,
+    WebhookNotAllowedError,
+    WorkflowStep,
+)
 
 MAX_REDIRECTS = 5
 ALLOW_HOSTS_SETTING = "webhook_allow_hosts (CLI: ORCHESTRATOR_WEBHOOK_ALLOW_HOSTS)"
 
-# Sent only to the URL the step names; a redirect to another origin must not receive them.
+# Sent only to the URL the step names; a redirect to another origin must not receive them
+# (nor any header the redaction policy calls secret, e.g. X-Api-Key).
 _CREDENTIAL_HEADERS = ("Authorization", "Proxy-Authorization", "Cookie")
 
 Origin = tuple[str, str, int]
@@ -115,7 +124,7 @@ def _headers_for(url: httpx.URL, first: Origin | None, headers: httpx.Headers) -
     if _origin(str(url)) == first:
         return headers
     kept = httpx.Headers(headers)
-    for name in _CREDENTIAL_HEADERS:
+    for name in (*_CREDENTIAL_HEADERS, *(n for n in headers if is_secret_key(n))):
         kept.pop(name, None)
     return kept
 
@@ -137,10 +146,11 @@ async def _exchange(
         request = client.build_request(method, url, headers=headers, params=query_params(body))
     else:
         request = client.build_request(method, url, headers=headers, json=dict(body))
-    response = await client.send(request)
+    response = await client.send(request, stream=True)
     for hops in range(MAX_REDIRECTS + 1):
         if not response.is_redirect:
             return response
+        await response.aclose()
         if hops == MAX_REDIRECTS:
             break
         target = response.url.join(response.headers["location"])
@@ -157,7 +167,7 @@ async def _exchange(
             json=dict(body) if keep_body else None,
         )
         method = next_method
-        response = await client.send(request)
+        response = await client.send(request, stream=True)
     raise WebhookError(
         f"webhook step '{step_id}' was redirected more than {MAX_REDIRECTS} times, starting "
         f"from {_shown(url)}; point `webhook.url` at the final address"
@@ -199,6 +209,12 @@ async def call_webhook(
             response = await _exchange(
                 client, config, url, body, headers, step_id=step_id, allowed=allowed
             )
+            try:
+                content = await _read_capped(
+                    response, services.limits.max_webhook_response_bytes, step_id
+                )
+            finally:
+                await response.aclose()
     except (httpx.TimeoutException, TimeoutError) as exc:
         if isinstance(exc, TimeoutError) and not limit.expired():
             raise
@@ -211,12 +227,58 @@ async def call_webhook(
             f"webhook step '{step_id}' could not call {_shown(url)}: "
             f"{type(exc).__name__}: {str(exc) or 'no details'}"
         ) from exc
+    text = content.decode(response.encoding or "utf-8", errors="replace")
     if response.is_error:
         raise WebhookError(
             f"webhook step '{step_id}' got HTTP {response.status_code} from "
-            f"{_shown(str(response.url))}: {response.text[:200]}"
+            f"{_shown(str(response.url))}: {text[:200]}"
         )
     try:
-        return response.json()
-    except ValueError:  # not JSON (or not text): hand over what there is
-        return {"status_code": response.status_code, "text": response.text}
+        return json.loads(content)
+    except (ValueError, RecursionError):  # not JSON (or not text): hand over what there is
+        return {"status_code": response.status_code, "text": text}
+
+
+async def _read_capped(response: httpx.Response, cap: int, step_id: str) -> bytes:
+    """The response body, read in chunks and abandoned as soon as it passes `cap` bytes."""
+    declared = response.headers.get("content-length", "")
+    too_big = WebhookNotAllowedError(
+        f"webhook step '{step_id}' got a reply from {_shown(str(response.url))} larger than "
+        f"{cap} bytes; reading stopped. Ask the server for less, or raise the limit "
+        "max_webhook_response_bytes (ORCHESTRATOR_LIMIT_MAX_WEBHOOK_RESPONSE_BYTES)"
+    )
+    if declared.isdigit() and int(declared) > cap:
+        raise too_big
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in response.aiter_bytes():
+        total += len(chunk)
+        if total > cap:
+            raise too_big
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def refused_webhooks(
+    steps: Iterable[WorkflowStep], globals_: Mapping[str, Any], allowed: frozenset[str]
+) -> list[tuple[str, str]]:
+    """`(step_id, message)` of webhook steps whose host is known before the run and is not
+    allowed.
+
+    A url is known when it has no placeholders or only `{globals.*}` ones; urls built from
+    the input or other steps' results are checked when the step runs.
+    """
+    problems = []
+    for step in steps:
+        if step.step_type is not StepType.WEBHOOK or step.webhook is None:
+            continue
+        paths = re.findall(r"\{([^{}]*)\}", step.webhook.url)
+        if any(not p.strip().startswith("globals.") for p in paths):
+            continue
+        try:
+            url = fill_placeholders(step.webhook.url, {"globals": dict(globals_)})
+        except MappingError:
+            continue  # reported by the step itself when it runs
+        if not host_allowed(url, allowed):
+            problems.append((str(step.step_id), str(_refuse(url, str(step.step_id), "calls"))))
+    return problems

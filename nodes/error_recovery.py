@@ -6,7 +6,8 @@ A step that failed after its retries (not skipped under `continue_on_failure`):
    they run next and the failure counts as handled (its dependents see it as skipped);
 2. otherwise the run is compensated: the `rollback_actions` of completed steps run newest
    first, one per superstep (status `rollback`), a failing compensation is recorded with the
-   `compensation_failed` flag and the rest still run; then the run ends `failed`.
+   `compensation_failed` flag and the rest still run; then the run ends `failed` (`timed_out`
+   when the failure was the workflow's deadline, which no handler can fix).
 
 The same compensation loop serves `cancel --compensate` and `rollback --to`.
 """
@@ -58,14 +59,19 @@ def _end(
 ) -> dict[str, Any]:
     now = clock_of(runtime)()
     update: dict[str, Any] = {"status": status.value, "current_steps": [], **extra}
+    hooks = hooks_of(runtime)
     if status.is_terminal:
         update["finished_at"] = utc_iso(now)
-        hooks_of(runtime).on_run_finished(
+        hooks.on_run_finished(
             workflow_id=state.workflow_id,
             run_id=state.run_id,
             status=status.value,
             duration=now - (state.started_monotonic or now),
         )
+    # the chain head committed with the final checkpoint covers `run_finished`, so removing
+    # the tail of a failed or cancelled run's trail is detected too
+    if (head := hooks.head(state.run_id)) is not None:
+        update["audit_head"] = head
     return update
 
 
@@ -123,18 +129,21 @@ async def error_recovery(state: EnterpriseWorkflowState, runtime: Runtime[Any]) 
     sid = failures[0]
     error = failure_error(state, sid)
     log = step_logger(workflow_id=state.workflow_id, run_id=state.run_id, step_id=sid)
-    if handlers := _handlers(workflow, state, sid):
+    # a run out of time ends timed_out: its handlers could not run in time either
+    out_of_time = error["error_type"] == "WorkflowTimeoutError"
+    outcome = WorkflowStatus.TIMED_OUT if out_of_time else WorkflowStatus.FAILED
+    if not out_of_time and (handlers := _handlers(workflow, state, sid)):
         log.warning("failure_handled", handlers=handlers, error=error["message"])
         return {"triggered_steps": handlers, "handled_failures": [sid]}
-    log.error("workflow_failed", error=error["message"])
+    log.error("workflow_failed", error=error["message"], status=outcome.value)
     plan = compensation_plan(workflow, state.completed_steps, state.compensations)
     if not plan:
-        return _end(state, runtime, WorkflowStatus.FAILED, error=error)
+        return _end(state, runtime, outcome, error=error)
     return {
         "status": WorkflowStatus.ROLLBACK.value,
         "error": error,
         "compensation_plan": plan,
-        "outcome_after_compensation": WorkflowStatus.FAILED.value,
+        "outcome_after_compensation": outcome.value,
     }
 
 

@@ -75,21 +75,51 @@ def _escalate(request: dict[str, Any], step: WorkflowStep, decided: float) -> di
     }
 
 
+def _late(request: dict[str, Any], decision: dict[str, Any], now: float) -> bool:
+    """Whether `decision` was made at or after the request's deadline.
+
+    The decision's own `decided_epoch` (stamped by whoever delivered it) is the time it was
+    made, so a decision replayed when a later one arrives keeps its time; one without a stamp
+    (e.g. sent straight to the graph) is judged at `now`, the injected clock.
+    """
+    deadline = request.get("deadline_epoch")
+    if deadline is None:
+        return False
+    stamped = decision.get("decided_epoch")
+    made = float(stamped) if isinstance(stamped, int | float) else now
+    return made >= float(deadline)
+
+
 async def human_approval(task: StepTask, runtime: Runtime[Any]) -> dict[str, Any]:
     """Wait for approvals; complete when `min_approvals` distinct allowed people approve.
 
     A `timeout` decision (from `sweep`) applies `on_timeout`: reject fails the step, approve
     completes it, escalate adds `escalate_to` approvers with a new deadline (once; a second
-    expiry rejects).
+    expiry rejects). A decision made after the deadline is treated the same way: it never
+    counts against an expired request, whichever process delivers it.
     """
     step = step_from_data(task["step"])
     request = approval_request(step, task)
     approvals: dict[str, dict[str, Any]] = {}
     flags: list[str] = []
+    clock = clock_of(runtime)
+    again: dict[str, Any] | None = None
     while len(approvals) < request["min_approvals"]:
-        decision = interrupt({**request, "approvals": list(approvals.values())})
+        decision = again or interrupt({**request, "approvals": list(approvals.values())})
+        again = None
         who = str(decision.get("approver", ""))
         kind = decision.get("decision")
+        if kind != "timeout" and _late(request, decision, clock()):
+            # the deadline passed before this decision: its policy decides, never the decision
+            flags = ["approval_timeout"]
+            if request["on_timeout"] == "escalate" and not request["escalated"]:
+                # the escalated wait starts when the first one expired; the decision is then
+                # judged against the new deadline (and counts if its maker may decide)
+                request = _escalate(request, step, float(request["deadline_epoch"]))
+                again = decision
+                continue
+            decision = {**decision, "decision": "timeout", "approver": "system:deadline"}
+            who, kind = "system:deadline", "timeout"
         if kind == "timeout":
             flags = ["approval_timeout"]
             policy = request["on_timeout"]

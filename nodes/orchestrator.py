@@ -14,12 +14,14 @@ from langgraph.runtime import Runtime
 
 from nodes._compensation import compensation_plan
 from nodes._definition import fingerprint, per_workflow, workflow_from_state
+from nodes._fanout import is_fanout, pending_workers
 from nodes._live import live_results, open_requests, pending_results
 from nodes._outcome import utc_iso
 from nodes._scheduler import node_for, plan, unhandled_failures
-from nodes._services import clock_of, control_of, hooks_of, step_logger
+from nodes._services import RunServices, clock_of, control_of, hooks_of, max_tokens_of, step_logger
 from nodes._sla import SLA_FLAG, announce, run_breach
-from nodes._task import build_task
+from nodes._task import step_of, task_for
+from nodes._webhook import refused_webhooks
 from nodes.parallel_executor import execute
 from state import (
     AdvancedWorkflow,
@@ -59,6 +61,36 @@ def _start(state: EnterpriseWorkflowState, config: RunnableConfig, now: float) -
         "status": WorkflowStatus.RUNNING.value,
         "workflow_id": workflow.workflow_id,
         "workflow_key": fingerprint(state.workflow),
+    }
+
+
+def _refused_webhooks(
+    state: EnterpriseWorkflowState, update: dict[str, Any], runtime: Runtime[Any]
+) -> dict[str, Any]:
+    """Fail a run at its start when a webhook's fixed host is not allowed: no step has had
+    side effects yet, which would not be so if the webhook step itself found out."""
+    context = runtime.context if runtime is not None else None
+    allowed = context.webhook_allow_hosts if isinstance(context, RunServices) else frozenset()
+    workflow = workflow_from_state(state.workflow, update.get("workflow_key") or None)
+    refused = refused_webhooks(workflow.iter_steps(), workflow.global_variables, allowed)
+    if not refused:
+        return {}
+    kind = "WebhookNotAllowedError"
+    results = {
+        sid: {
+            "step_id": sid,
+            "status": StepStatus.FAILED.value,
+            "attempts": 0,
+            "error_type": kind,
+            "error": message,
+        }
+        for sid, message in refused
+    }
+    sid, message = refused[0]
+    return {
+        "failed_steps": [s for s, _ in refused],
+        "step_results": results,
+        "error": {"step_id": sid, "error_type": kind, "message": message},
     }
 
 
@@ -138,7 +170,7 @@ def _runs_inline(state: EnterpriseWorkflowState, update: dict[str, Any], step_id
     """
     key = update.get("workflow_key") or state.workflow_key
     workflow = workflow_from_state(state.workflow, key or None)
-    return node_for(workflow.step(step_id).step_type) == "parallel_executor"
+    return node_for(step_of(workflow, step_id).step_type) == "parallel_executor"
 
 
 async def _run_inline(
@@ -147,8 +179,8 @@ async def _run_inline(
     fields = ("run_id", "workflow_id", "workflow_key", "input", "started_monotonic", "decided_at")
     view = state.model_copy(update={k: update[k] for k in fields if k in update})
     workflow = workflow_from_state(state.workflow, view.workflow_key or None)
-    step = workflow.step(step_id)
-    step_update = await execute(build_task(view, workflow, step), step, runtime)
+    step = step_of(workflow, step_id)
+    step_update = await execute(task_for(view, workflow, step_id), step, runtime)
     merged = dict(update)
     for key, value in step_update.items():
         old = merged.get(key)
@@ -184,7 +216,7 @@ def _check_run_sla(
 
 
 def _strategy(workflow: AdvancedWorkflow, ready: list[str]) -> str:
-    types = {workflow.step(sid).step_type.value for sid in ready}
+    types = {step_of(workflow, sid).step_type.value for sid in ready}
     if len(ready) == 1:
         return types.pop()
     return "parallel" if len(types) == 1 else "mixed"
@@ -205,6 +237,12 @@ def _schedule(
         update = _start(state, config, now)
         if update["status"] == WorkflowStatus.FAILED.value:
             return update
+        if refused := _refused_webhooks(state, update, runtime):
+            return {
+                **update,
+                **refused,
+                **_finish(WorkflowStatus.FAILED, now, error=refused["error"]),
+            }
     elif state.status.is_terminal or state.status is WorkflowStatus.PAUSED:
         return {}
     workflow = workflow_from_state(
@@ -218,11 +256,23 @@ def _schedule(
     if workflow.timeout is not None and now - started > workflow.timeout:
         message = f"the run exceeded the workflow timeout of {workflow.timeout}s"
         error = {"step_id": None, "error_type": "WorkflowTimeoutError", "message": message}
+        undo = compensation_plan(workflow, state.completed_steps, state.compensations)
+        if undo:  # the saga is undone first, as for any run that cannot finish
+            return {
+                **update,
+                "status": WorkflowStatus.ROLLBACK.value,
+                "current_steps": [],
+                "error": error,
+                "compensation_plan": undo,
+                "outcome_after_compensation": WorkflowStatus.TIMED_OUT.value,
+            }
         return {**update, **_finish(WorkflowStatus.TIMED_OUT, now, error=error)}
     breach = run_breach(workflow.sla_targets, now - started)
     if breach is not None and breach.enforced:
         error = {"step_id": None, "error_type": "SlaBreachError", "message": breach.message}
         return {**update, **_finish(WorkflowStatus.FAILED, now, error=error)}
+    if (budget_error := _over_budget(state, workflow, runtime)) is not None:
+        return {**update, **_finish(WorkflowStatus.FAILED, now, error=budget_error)}
     if unhandled_failures(state, workflow):
         return {**update, "current_steps": []}  # error_recovery decides what the failure becomes
     decision = plan(
@@ -259,7 +309,9 @@ def _schedule(
     }
     if points:
         update["rollback_points"] = points
-    dispatch: dict[str, Any] = {"current_steps": decision.ready}
+    capped = not config.get("configurable", {}).get(DISPATCH_ALL, False)
+    ready = _expand_fanouts(state, workflow, decision.ready, capped)
+    dispatch: dict[str, Any] = {"current_steps": ready}
     # write only what changed: every channel written is a row in the checkpoint's writes
     approvals = [s for s in decision.ready if workflow.step(s).step_type is StepType.HUMAN_APPROVAL]
     if approvals:
@@ -273,6 +325,38 @@ def _schedule(
     if state.status is not WorkflowStatus.RUNNING:
         dispatch["status"] = WorkflowStatus.RUNNING.value
     return {**update, **dispatch}
+
+
+def _expand_fanouts(
+    state: EnterpriseWorkflowState, workflow: AdvancedWorkflow, ready: list[str], capped: bool
+) -> list[str]:
+    """Ready fan-out steps with a plan become their unfinished workers (`step#n`), capped at
+    `max_parallel_steps` per step; once every worker finished the step itself goes out again
+    to reduce."""
+    out: list[str] = []
+    for sid in ready:
+        plan = state.fanout_plans.get(sid)
+        if plan is None or not is_fanout(workflow.step(sid)):
+            out.append(sid)
+            continue
+        pending = pending_workers(sid, plan, state.worker_results)
+        out.extend((pending[: workflow.max_parallel_steps] if capped else pending) or [sid])
+    return out
+
+
+def _over_budget(
+    state: EnterpriseWorkflowState, workflow: AdvancedWorkflow, runtime: Runtime[Any]
+) -> dict[str, Any] | None:
+    """The run error once the run's model calls used more tokens than its budget."""
+    budget = workflow.sla_targets.max_tokens or max_tokens_of(runtime)
+    used = int(state.token_usage.get("total_tokens") or 0)
+    if budget is None or used <= budget:
+        return None
+    message = (
+        f"the run used {used} model tokens, exceeding its budget of {budget} "
+        "(sla_targets.max_tokens); raise max_tokens or make the prompts shorter"
+    )
+    return {"step_id": None, "error_type": "TokenBudgetError", "message": message}
 
 
 def _checkpoint_id(runtime: Runtime[Any]) -> str | None:

@@ -68,6 +68,8 @@ class AuditEvent(StrEnum):
     COMPENSATION = "compensation"
     ROLLBACK = "rollback"
     SLA_BREACHED = "sla_breached"
+    AGENT_FINISHED = "agent_finished"
+    PLAN_RECORDED = "plan_recorded"
     STEP_CACHE_HIT = "step_cache_hit"
 
 
@@ -322,13 +324,16 @@ class AuditLedger:
             seq, value = self._head_of(self._conn(), run_id)
         return value if seq else None
 
-    def verify(self, run_id: str, *, expected_head: str | None = None) -> VerifyResult:
+    def verify(
+        self, run_id: str, *, expected_head: str | None = None, finished: bool = False
+    ) -> VerifyResult:
         """Check the run's chain; name the first entry altered, removed or out of place.
 
         `expected_head` is the chain head the run's state recorded (`audit_head`): when it is
-        given and no entry has that hash, entries at the end of the trail were removed.
+        given and no entry has that hash, entries at the end of the trail were removed; when
+        the run `finished`, it must be the last entry.
         """
-        return verify_entries(self.entries(run_id), expected_head=expected_head)
+        return verify_entries(self.entries(run_id), expected_head=expected_head, finished=finished)
 
     def export_jsonl(self, run_id: str) -> str:
         """The run's entries as JSON Lines (canonical JSON, one entry per line)."""
@@ -336,9 +341,16 @@ class AuditLedger:
 
 
 def verify_entries(
-    entries: Iterable[Mapping[str, Any]], *, expected_head: str | None = None
+    entries: Iterable[Mapping[str, Any]],
+    *,
+    expected_head: str | None = None,
+    finished: bool = False,
 ) -> VerifyResult:
-    """Check a run's entries, as read in `seq` order (see `AuditLedger.verify`)."""
+    """Check a run's entries, as read in `seq` order (see `AuditLedger.verify`).
+
+    With `finished` (the run ended), `expected_head` must be the last entry: nothing is
+    appended to a finished run, so entries after its recorded head were added later.
+    """
     prev, checked, hashes = GENESIS, 0, set()
     for checked, entry in enumerate(entries, start=1):
         seq = entry.get("seq")
@@ -378,6 +390,14 @@ def verify_entries(
             checked + 1,
             f"entries after entry {checked} were removed: the run's state records a later "
             f"chain head ({expected_head[:12]}...) that no entry has",
+        )
+    if finished and expected_head is not None and prev != expected_head:
+        return VerifyResult(
+            False,
+            checked,
+            checked,
+            "entries were added after the run finished: its recorded chain head is not the "
+            "last entry",
         )
     return VerifyResult(True, checked, None, "intact")
 

@@ -132,6 +132,39 @@ class AuditHooks(RunHooks):
             step_id=step_id,
             condition=condition,
             targets=list(targets),
+            decided_by=kw.get("decided_by"),
+            choice=kw.get("choice"),
+            reason=kw.get("reason"),
+        )
+
+    def on_agent_finished(self, *, workflow_id: str, run_id: str, step_id: str, **kw: Any) -> None:
+        """`agent_finished`: an agent step's model, status, model and tool calls, tokens."""
+        self._add(
+            run_id,
+            AuditEvent.AGENT_FINISHED,
+            workflow_id,
+            step_id=step_id,
+            model=kw.get("model"),
+            status=kw.get("status"),
+            model_calls=kw.get("iterations"),
+            tool_calls=kw.get("tool_calls"),
+            usage=kw.get("usage"),
+            limit_reached=kw.get("limit_reached"),
+        )
+
+    def on_plan(
+        self, *, workflow_id: str, run_id: str, step_id: str | None = None, **kw: Any
+    ) -> None:
+        """`plan_recorded`: what a planner decided (subtasks or a generated workflow), and
+        whether it needed its repair round."""
+        self._add(
+            run_id,
+            AuditEvent.PLAN_RECORDED,
+            workflow_id,
+            step_id=step_id,
+            plan=kw.get("plan"),
+            repaired=kw.get("repaired"),
+            task=kw.get("task"),
         )
 
     def on_compensation(
@@ -209,6 +242,7 @@ _DEFERRED = frozenset(
         AuditEvent.STEP_SKIPPED,
         AuditEvent.STEP_RETRIED,
         AuditEvent.ROUTE_DECIDED,
+        AuditEvent.AGENT_FINISHED,
         AuditEvent.STEP_CACHE_HIT,
     }
 )

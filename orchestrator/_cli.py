@@ -11,14 +11,19 @@ import asyncio
 import json
 import os
 import sys
+import traceback
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from nodes import refused_webhooks
 from orchestrator._cli_audit import add_commands as add_audit_commands
 from orchestrator._cli_db import add_commands as add_db_commands
+from orchestrator._cli_errors import explain
 from orchestrator._cli_observe import add_commands, metrics_endpoint
 from orchestrator._cli_optimize import add_commands as add_optimize_commands
+from orchestrator._cli_plan import add_commands as add_plan_commands
 from orchestrator._facade import EnterpriseWorkflowOrchestrator
 from orchestrator._loader import load_workflow, workflow_schema
 from orchestrator._logging import configure_logging
@@ -26,7 +31,13 @@ from orchestrator._mermaid import workflow_mermaid
 from orchestrator._run import RunResult
 from orchestrator._watch import watch_run
 from orchestrator.storage import default_db
-from state import InvalidInputError, OrchestratorError, WorkflowDefinitionError, WorkflowStatus
+from policies import Limits, check_value
+from state import (
+    DefinitionProblem,
+    InvalidInputError,
+    WorkflowDefinitionError,
+    WorkflowStatus,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_WAITING = 0, 1, 2, 3
 
@@ -54,24 +65,45 @@ def parse_input(text: str | None) -> dict[str, Any]:
             text = Path(text[1:]).read_text(encoding="utf-8")
         except OSError as exc:
             raise InvalidInputError(f"cannot read --input file {text[1:]}: {exc}") from None
+    limits = Limits.from_settings()
+    if len(text) > limits.max_input_bytes:
+        raise InvalidInputError(
+            f"--input is {len(text)} characters, over the limit of {limits.max_input_bytes} "
+            "bytes; pass a reference (a path or URL) instead of the data, or raise "
+            "ORCHESTRATOR_LIMIT_MAX_INPUT_BYTES"
+        )
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise InvalidInputError(
             f"--input is not valid JSON ({exc.msg} at column {exc.colno}); "
             """pass an object such as '{"ticket_id": "T-1"}'"""
+        ) from None
+    except RecursionError:
+        raise InvalidInputError(
+            f"--input is nested deeper than {limits.max_nesting_depth} levels; flatten it"
+        ) from None
+    except ValueError as exc:  # NaN/Infinity, or an integer with thousands of digits
+        raise InvalidInputError(
+            f"--input holds a number JSON output cannot carry ({exc}); pass it as a string"
         ) from None
     if not isinstance(value, dict):
         raise InvalidInputError(
             f"--input must be a JSON object, got {type(value).__name__}; "
             """wrap it, e.g. '{"value": ...}'"""
         )
+    check_value(value, limits, what="--input")
     return value
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def _print_run(run: RunResult, as_json: bool) -> int:
+    shown = run.to_json()  # redacted
     if as_json:
-        print(json.dumps(run.to_json(), default=str))
+        print(json.dumps(shown, default=str))
         return exit_code(run)
     print(f"run {run.run_id} ({run.workflow_id}): {run.status.value}")
     for label, ids in (
@@ -81,23 +113,34 @@ def _print_run(run: RunResult, as_json: bool) -> int:
     ):
         if ids:
             print(f"  {label:<10} {', '.join(ids)}")
-    if run.error:
-        where = f" in step '{run.error['step_id']}'" if run.error.get("step_id") else ""
-        print(f"  error{where}: {run.error.get('error_type')}: {run.error.get('message')}")
+    if error := shown["error"]:
+        where = f" in step '{error['step_id']}'" if error.get("step_id") else ""
+        print(f"  error{where}: {error.get('error_type')}: {error.get('message')}")
     for request in run.pending_approvals:
         print(
             f"  waiting for approval of '{request['step_id']}' by one of "
             f"{', '.join(request['approvers'])} (request {request['request_id']})"
         )
         print(f"    decide with: orchestrator approve {run.run_id} --as USER")
-    if run.result is not None:
-        print("  result: " + json.dumps(run.result, default=str, indent=2).replace("\n", "\n  "))
+    if shown["result"] is not None:
+        print(
+            "  result: " + json.dumps(shown["result"], default=str, indent=2).replace("\n", "\n  ")
+        )
     if run.status is WorkflowStatus.RUNNING:
-        print(f"  the run was interrupted; continue it with: orchestrator resume {run.run_id}")
+        print(
+            "  unless a process is executing it (`orchestrator runs` shows who holds it), "
+            f"it was interrupted; continue it with: orchestrator resume {run.run_id}"
+        )
     return exit_code(run)
 
 
 def _orchestrator(args: argparse.Namespace) -> EnterpriseWorkflowOrchestrator:
+    if args.db.startswith("sqlite://") and ":memory:" in args.db:
+        raise InvalidInputError(
+            f"--db {args.db} lives only inside one process: the run could never be resumed, "
+            "approved or inspected by another command; use --db memory for a throwaway run, "
+            "or a file: --db sqlite:///runs.sqlite"
+        )
     hosts = os.environ.get("ORCHESTRATOR_WEBHOOK_ALLOW_HOSTS", "")
     return EnterpriseWorkflowOrchestrator(checkpointer=args.db, webhook_allow_hosts=hosts)
 
@@ -105,6 +148,8 @@ def _orchestrator(args: argparse.Namespace) -> EnterpriseWorkflowOrchestrator:
 async def _with_orch(
     args: argparse.Namespace,
     action: Callable[[EnterpriseWorkflowOrchestrator], Awaitable[RunResult]],
+    *,
+    queued_ok: bool = True,
 ) -> int:
     orch = _orchestrator(args)
     with metrics_endpoint(orch, getattr(args, "metrics_port", None)):
@@ -112,13 +157,20 @@ async def _with_orch(
             run = await action(orch)
         finally:
             await orch.aclose()
-    return _print_run(run, args.json)
+    code = _print_run(run, args.json)
+    # a detached run's command succeeded once its job is queued; `status` of a pending run
+    # is not finished (3), like a running one
+    return EXIT_OK if queued_ok and run.status is WorkflowStatus.PENDING else code
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """`run WORKFLOW`: start a run and drive it until it finishes or waits."""
+    """`run WORKFLOW [--detach]`: start a run and drive it until it finishes or waits (or
+    queue it for workers)."""
     workflow = load_workflow(args.workflow)
     data = parse_input(args.input)
+    if args.detach:
+        return asyncio.run(_with_orch(args, lambda o: o.submit(workflow, data, run_id=args.run_id)))
+    args.run_id = args.run_id or uuid.uuid4().hex  # known here, so a fault can name it
     return asyncio.run(
         _with_orch(args, lambda o: o.execute_workflow(workflow, data, run_id=args.run_id))
     )
@@ -138,7 +190,39 @@ def cmd_status(args: argparse.Namespace) -> int:
                 args, lambda o: watch_run(o, args.run_id, out=progress, interval=args.interval)
             )
         )
-    return asyncio.run(_with_orch(args, lambda o: o.status(args.run_id)))
+    if args.wait:
+        return asyncio.run(_wait(args))
+    return asyncio.run(_with_orch(args, lambda o: o.status(args.run_id), queued_ok=False))
+
+
+async def _wait(args: argparse.Namespace) -> int:
+    """`status --wait`: block until the run settles; exit 3 and say so on timeout."""
+    orch = _orchestrator(args)
+    try:
+        run = await orch.wait(args.run_id, timeout=args.timeout)
+    finally:
+        await orch.aclose()
+    code = _print_run(run, args.json)
+    if run.status in (WorkflowStatus.PENDING, WorkflowStatus.RUNNING, WorkflowStatus.INITIALIZING):
+        print(
+            f"timed out after {args.timeout:g}s: run {args.run_id} is still {run.status.value}",
+            file=sys.stderr,
+        )
+        return EXIT_WAITING
+    return code
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """`worker`: execute queued runs until SIGTERM, then drain."""
+    from orchestrator.workers._queue import require_postgres
+    from orchestrator.workers._worker import Worker
+
+    require_postgres(args.db)
+    if args.concurrency < 1:
+        raise InvalidInputError(f"--concurrency must be at least 1, got {args.concurrency}")
+    worker = Worker(args.db, concurrency=args.concurrency, grace=args.grace)
+    asyncio.run(worker.run(args.metrics_port))
+    return EXIT_OK
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
@@ -199,9 +283,19 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """`validate WORKFLOW`: check a definition."""
+    """`validate WORKFLOW`: check a definition (and its fixed webhook hosts)."""
     workflow = load_workflow(args.workflow)
     count = sum(1 for _ in workflow.iter_steps())
+    hosts = os.environ.get("ORCHESTRATOR_WEBHOOK_ALLOW_HOSTS")
+    allowed = frozenset(h.strip().lower() for h in (hosts or "").split(",") if h.strip())
+    if refused := refused_webhooks(workflow.iter_steps(), workflow.global_variables, allowed):
+        if hosts is not None:  # an allow-list is configured here: the run would be refused
+            problems = [DefinitionProblem(f"steps ({sid}).webhook", msg) for sid, msg in refused]
+            raise WorkflowDefinitionError(problems, source=args.workflow)
+        for _, message in refused:
+            print(
+                f"warning: {message} (ORCHESTRATOR_WEBHOOK_ALLOW_HOSTS is unset)", file=sys.stderr
+            )
     if args.json:
         print(json.dumps({"valid": True, "workflow_id": workflow.workflow_id, "steps": count}))
     else:
@@ -252,6 +346,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("workflow", help="YAML or JSON definition")
     p.add_argument("--input", help="run input: a JSON object, or @file.json")
     p.add_argument("--run-id", help="id for the run (default: random)")
+    p.add_argument(
+        "--detach",
+        action="store_true",
+        help="queue the run for workers (`orchestrator worker`, Postgres) and exit at once",
+    )
     _metrics_port(p)
     p = add("resume", cmd_resume, "continue an interrupted run")
     p.add_argument("run_id")
@@ -262,6 +361,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--interval", type=float, default=0.5, help="seconds between looks (with --watch)"
     )
+    p.add_argument(
+        "--wait", action="store_true", help="block until the run is neither pending nor running"
+    )
+    p.add_argument("--timeout", type=float, help="with --wait: give up after SECONDS (exit 3)")
+    p = add("worker", cmd_worker, "execute queued runs (Postgres) until SIGTERM, then drain")
+    p.add_argument("--concurrency", type=int, default=4, help="runs advanced at once")
+    p.add_argument(
+        "--grace", type=float, default=30.0, help="seconds a drain waits for steps in flight"
+    )
+    _metrics_port(p)
     for name, fn, note in (
         ("approve", cmd_approve, "--comment"),
         ("reject", cmd_reject, "--reason"),
@@ -292,6 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_audit_commands(add)
     add_commands(add)
     add_optimize_commands(add)
+    add_plan_commands(add, print_run=_print_run, parse_input=parse_input)
     add_db_commands(sub, common)
     return parser
 
@@ -299,9 +409,19 @@ def build_parser() -> argparse.ArgumentParser:
 def _metrics_port(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--metrics-port",
-        type=int,
+        type=_port,
         help="serve this process's metrics on http://127.0.0.1:PORT/metrics while it works",
     )
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port; use 0-65535 (0: any)")
+    return port
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -313,15 +433,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     if os.getcwd() not in sys.path:  # `actions:` modules are importable from the cwd
         sys.path.insert(0, os.getcwd())
-    configure_logging(json=args.log_json or None, level=args.log_level)
     try:
+        configure_logging(json=args.log_json or None, level=args.log_level)
         code: int = args.func(args)
     except WorkflowDefinitionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except OrchestratorError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 -- every error gets one line
+        message, code = explain(
+            exc, command=getattr(args, "command", None), run_id=getattr(args, "run_id", None)
+        )
+        if str(getattr(args, "log_level", "")).upper() == "DEBUG":
+            traceback.print_exc()
+        print(f"error: {message}", file=sys.stderr)
+        return code
     return code
 
 

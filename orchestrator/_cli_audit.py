@@ -15,7 +15,7 @@ from typing import Any
 from orchestrator._audit import AuditLedger, canonical_json, verify_entries
 from orchestrator._facade import EnterpriseWorkflowOrchestrator
 from orchestrator.storage import sqlite_path
-from state import RunNotFoundError
+from state import RunNotFoundError, WorkflowStatus
 
 EXIT_OK, EXIT_TAMPERED = 0, 1
 _DETAILS_WIDTH = 60
@@ -40,9 +40,9 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     """`audit RUN_ID`: the trail as a table, JSON Lines or JSON; `--verify` checks it."""
-    entries, head = asyncio.run(read_trail(args.db, args.run_id))
+    entries, head, finished = asyncio.run(read_trail(args.db, args.run_id))
     if args.verify:
-        result = verify_entries(entries, expected_head=head)
+        result = verify_entries(entries, expected_head=head, finished=finished)
         if args.json:
             print(
                 json.dumps(
@@ -72,8 +72,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def read_trail(db: str, run_id: str) -> tuple[list[dict[str, Any]], str | None]:
-    """The run's entries and the chain head its latest checkpoint recorded.
+async def read_trail(db: str, run_id: str) -> tuple[list[dict[str, Any]], str | None, bool]:
+    """The run's entries, the chain head its latest checkpoint recorded, and whether it ended.
 
     Raises `RunNotFoundError` when neither the ledger nor the checkpoints know the run (and
     creates no database when there is none).
@@ -96,7 +96,11 @@ async def read_trail(db: str, run_id: str) -> tuple[list[dict[str, Any]], str | 
             f"no run '{run_id}' in {db}; check the id, or pass the database it ran on with --db"
         )
     head = values.get("audit_head")
-    return entries, str(head) if head else None
+    finished = str(values.get("status")) in _FINISHED
+    return entries, str(head) if head else None, finished
+
+
+_FINISHED = frozenset(s.value for s in WorkflowStatus if s.is_terminal)
 
 
 def render_table(run_id: str, entries: list[dict[str, Any]]) -> str:

@@ -11,12 +11,15 @@ from typing import Any
 from orchestrator.storage import (
     LATEST,
     MIGRATIONS,
+    Backend,
     RunStore,
+    backend_of,
     current_version,
     open_checkpointer,
     open_db,
     safe_url,
 )
+from orchestrator.workers import ensure_schema
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -42,6 +45,8 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
         db.close()
     RunStore.open(args.db).close()  # applies what is missing, serialised across processes
     asyncio.run(_checkpointer_setup(args.db))
+    if backend_of(args.db) is Backend.POSTGRES:
+        ensure_schema(args.db)  # the run queue of workers (procrastinate's tables)
     applied = [m for m in MIGRATIONS if m.version > before]
     if args.json:
         print(

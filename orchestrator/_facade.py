@@ -28,6 +28,7 @@ from nodes import (
     workflow_from_state,
 )
 from nodes.orchestrator import DISPATCH_ALL
+from orchestrator._agent_check import check_agents
 from orchestrator._approvals import choose_request, decision, expired
 from orchestrator._audit import VerifyResult
 from orchestrator._audit_hooks import with_audit
@@ -36,6 +37,7 @@ from orchestrator._live_steps import LiveSteps
 from orchestrator._loader import load_workflow
 from orchestrator._options import RunSlots, apply_options, run_cap
 from orchestrator._ownership import lease_ttl, owning
+from orchestrator._planning import Plan, plan_json, plan_workflow
 from orchestrator._registry import ActionRegistry
 from orchestrator._rollback import rollback_point
 from orchestrator._run import RunResult
@@ -49,15 +51,14 @@ from orchestrator.storage import (
     safe_url,
     sqlite_path,
 )
-from policies import CircuitBreakers
+from orchestrator.workers import _detached as detached
+from policies import CircuitBreakers, Limits, check_value
 from state import (
-    ActionNotFoundError,
     AdvancedWorkflow,
     InvalidInputError,
     RunBusyError,
     RunNotFoundError,
     RunStateError,
-    StepType,
     WorkflowStatus,
 )
 
@@ -86,6 +87,7 @@ class EnterpriseWorkflowOrchestrator:
     shared by every run of this orchestrator), `max_retries` (retries of steps whose workflow
     sets no `max_attempts`), `webhook_allow_hosts` (hosts webhooks may call), `lease_ttl`
     (seconds a run's lease outlives a silent owner; default 30 or `$ORCHESTRATOR_LEASE_TTL`),
+    `limits` (`policies.Limits` fields, e.g. `{"max_input_bytes": 100_000}`),
     `max_concurrent_workflows` (runs executing at once in this orchestrator; extra runs wait
     for a slot, they never fail).
 
@@ -111,8 +113,11 @@ class EnterpriseWorkflowOrchestrator:
         http_transport: Any = None,
         hooks: Sequence[RunHooks] = (),
         metrics: MetricsCollector | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.config = dict(config or {})
+        self.limits = limits or Limits.from_settings(self.config.get("limits"))
+        """Size limits on inputs, webhook replies and step outputs (`config["limits"]`)."""
         self._slots = RunSlots(run_cap(self.config))
         if metrics is None:
             # Prometheus is imported with the first orchestrator, not with `import orchestrator`
@@ -151,6 +156,8 @@ class EnterpriseWorkflowOrchestrator:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._index: RunStore | None = None
         self._lease_ttl = lease_ttl(self.config.get("lease_ttl"))
+        self._executes_detached = False  # True in workers: detached runs execute here
+        self._draining = False  # True while a worker drains: runs stop at the next boundary
         self._opening: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         self._no_actions = ActionRegistry()
         self._last_to = ""
@@ -227,6 +234,8 @@ class EnterpriseWorkflowOrchestrator:
                 http_transport=self._http_transport,
                 control=self._read_request,
                 hooks=self.hooks,
+                limits=self.limits,
+                max_tokens=_max_tokens(self.config.get("max_tokens")),
                 cache=self.step_cache,
             )
         return self._services[key]
@@ -239,6 +248,8 @@ class EnterpriseWorkflowOrchestrator:
         self.hooks.hooks.append(hooks)
 
     def _read_request(self, run_id: str) -> str | None:
+        if self._draining:  # a worker shutting down: stop at this boundary, another continues
+            return "pause"
         return self._index.pending_request(run_id) if self._index is not None else None
 
     @staticmethod
@@ -269,22 +280,10 @@ class EnterpriseWorkflowOrchestrator:
         return workflow
 
     def check_actions(self, workflow: AdvancedWorkflow) -> None:
-        """Raise `ActionNotFoundError` naming every action the registry lacks."""
-        actions = self._services_for(workflow).actions
-        missing = sorted(
-            {
-                name
-                for step in workflow.iter_steps()
-                for name in _names(step)
-                if not actions.has_action(name)
-            }
-        )
-        if missing:
-            raise ActionNotFoundError(
-                f"workflow '{workflow.workflow_id}' uses actions that are not registered: "
-                f"{', '.join(missing)}; register them on the ActionRegistry "
-                f"({workflow.actions or 'the registry passed in'})"
-            )
+        """Raise `ActionNotFoundError` naming every action, agent and tool the registry lacks
+        or that does not fit its step (e.g. a function as a react step's model), and
+        `ModelProviderError` for a model string whose provider package is missing."""
+        check_agents(workflow, self._services_for(workflow).actions)
 
     async def execute_workflow(
         self,
@@ -305,6 +304,13 @@ class EnterpriseWorkflowOrchestrator:
             raise InvalidInputError(
                 f"input_data must be a JSON object (a mapping), got {type(input_data).__name__}"
             )
+        check_value(dict(input_data or {}), self.limits, what="input_data")
+        check_value(
+            workflow.global_variables,
+            self.limits,
+            what="global_variables",
+            max_bytes=self.limits.max_definition_bytes,
+        )
         self.check_actions(workflow)
         graph = await self._open()
         run_id = run_id or uuid.uuid4().hex
@@ -325,6 +331,61 @@ class EnterpriseWorkflowOrchestrator:
     def _owning(self, run_id: str, what: str) -> Any:
         """The run's lease for the body (`RunBusyError` when another owner has it)."""
         return owning(self.index, run_id, ttl=self._lease_ttl, what=what)
+
+    async def plan_workflow(
+        self,
+        task: str,
+        *,
+        planner: str = "planner",
+        input_data: Mapping[str, Any] | None = None,
+        approvers: Sequence[str] = (),
+        actions_module: str | None = None,
+    ) -> Plan:
+        """Ask the `planner` model for a workflow doing `task` (validated, one repair round).
+
+        With `approvers` the plan starts with a `human_approval` step (`review_plan`) that every
+        other step waits for. `actions_module` is written into the plan (for the CLI)."""
+        actions = self.registry or (
+            load_actions_module(actions_module) if actions_module else self._no_actions
+        )
+        return await plan_workflow(
+            task,
+            actions,
+            planner=planner,
+            input_data=input_data,
+            approvers=approvers,
+            actions_module=actions_module,
+            sleep=self._sleep,
+        )
+
+    async def execute_task(
+        self,
+        task: str,
+        input_data: Mapping[str, Any] | None = None,
+        *,
+        planner: str = "planner",
+        approvers: Sequence[str] = (),
+        run_id: str | None = None,
+        actions_module: str | None = None,
+    ) -> RunResult:
+        """Plan a workflow for `task` with the `planner` model, audit the plan, and run it."""
+        plan = await self.plan_workflow(
+            task,
+            planner=planner,
+            input_data=input_data,
+            approvers=approvers,
+            actions_module=actions_module,
+        )
+        run_id = run_id or uuid.uuid4().hex
+        self.hooks.on_plan(
+            workflow_id=plan.workflow.workflow_id,
+            run_id=run_id,
+            step_id=None,
+            plan=plan_json(plan),
+            repaired=plan.repaired,
+            task=task,
+        )
+        return await self.execute_workflow(plan.workflow, input_data, run_id=run_id)
 
     async def _drive(self, run_id: str, workflow: AdvancedWorkflow, payload: Any) -> RunResult:
         """Run the graph for `run_id` from `payload` (input, None, or a resume Command).
@@ -373,9 +434,51 @@ class EnterpriseWorkflowOrchestrator:
         workflow = workflow_from_state(values["workflow"], values.get("workflow_key") or None)
         return snapshot, RunResult.from_snapshot(run_id, snapshot), workflow
 
+    async def submit(
+        self,
+        workflow: AdvancedWorkflow | Mapping[str, Any] | str | Path,
+        input_data: Mapping[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
+    ) -> RunResult:
+        """Queue a run for workers (`orchestrator worker`, Postgres only); status `pending`.
+
+        Its approvals, resume, rollback and cancel then queue continuations too; `wait`
+        blocks until it settles."""
+        workflow = self._prepare(workflow)
+        if input_data is not None and not isinstance(input_data, Mapping):
+            raise InvalidInputError(
+                f"input_data must be a JSON object (a mapping), got {type(input_data).__name__}"
+            )
+        self.check_actions(workflow)
+        return await detached.submit(self, workflow, dict(input_data or {}), run_id)
+
+    async def wait(
+        self, run_id: str, *, timeout: float | None = None, interval: float = 0.2
+    ) -> RunResult:
+        """Block until the run is neither pending nor running (or `timeout` passes)."""
+        return await detached.wait(self, run_id, timeout=timeout, interval=interval)
+
+    async def _queued(self, run_id: str) -> bool:
+        """True when the run's continuations go to workers rather than run here."""
+        if self._executes_detached or backend_of(self.checkpointer_url) is not Backend.POSTGRES:
+            return False
+        await self._open()
+        return await asyncio.to_thread(self.index.is_detached, run_id)
+
     async def status(self, run_id: str) -> RunResult:
-        """Where a run stands, from its latest checkpoint."""
-        snapshot, run, _ = await self._snapshot(run_id)
+        """Where a run stands, from its latest checkpoint (and, for a detached run, its
+        queue: `pending` while a job waits for a worker)."""
+        watch_queue = await self._queued(run_id)
+        try:
+            snapshot, run, _ = await self._snapshot(run_id)
+        except RunNotFoundError:
+            queued = await detached.overlay(self, run_id, None) if watch_queue else None
+            if queued is None:
+                raise
+            return queued
+        if watch_queue:
+            run = await detached.overlay(self, run_id, run) or run
         request = await asyncio.to_thread(self.index.pending_request, run_id)
         if request == "pause" and not run.status.is_terminal:
             owned = await asyncio.to_thread(self.index.leases.live, run_id)
@@ -393,7 +496,11 @@ class EnterpriseWorkflowOrchestrator:
 
     async def resume(self, run_id: str) -> RunResult:
         """Continue a paused or interrupted (crashed) run; finished steps do not run again."""
-        await self._snapshot(run_id)  # RunNotFoundError before any lease is taken
+        _, current, _ = await self._snapshot(run_id)  # RunNotFoundError before any lease
+        if await self._queued(run_id):
+            if current.status.is_terminal:
+                raise RunStateError(f"run '{run_id}' is {current.status.value}; it cannot resume")
+            return await detached.enqueue(self, run_id, "resume")
         async with self._owning(run_id, "resume"):
             snapshot, run, workflow = await self._snapshot(run_id)
             if run.status.is_terminal:
@@ -431,6 +538,10 @@ class EnterpriseWorkflowOrchestrator:
         if run.status.is_terminal:
             raise RunStateError(f"run '{run_id}' is already {run.status.value}")
         await asyncio.to_thread(self.index.request, run_id, request, self._clock())
+        if await self._queued(run_id):  # a worker honours it; queue a job for an idle run
+            if request != "pause":
+                return await detached.enqueue(self, run_id, "cancel")
+            return await self.status(run_id)
         deadline = time.monotonic() + wait
         while True:
             run = await self.status(run_id)
@@ -467,7 +578,10 @@ class EnterpriseWorkflowOrchestrator:
     async def rollback(self, run_id: str, to: str) -> RunResult:
         """Compensate the steps completed after rollback point `to` (newest first), restore the
         run to the checkpoint taken just before that step, and leave it paused there."""
-        await self._snapshot(run_id)  # RunNotFoundError before any lease is taken
+        snapshot, _, _ = await self._snapshot(run_id)  # RunNotFoundError before any lease
+        if await self._queued(run_id):
+            rollback_point(snapshot.values, to)  # an unknown point is refused here, at once
+            return await detached.enqueue(self, run_id, "rollback", to=to)
         async with self._owning(run_id, "rollback"):
             snapshot, _, workflow = await self._snapshot(run_id)
             point = rollback_point(snapshot.values, to)
@@ -561,29 +675,41 @@ class EnterpriseWorkflowOrchestrator:
     async def _decide(
         self, run_id: str, approver: str, kind: str, comment: str | None, request_id: str | None
     ) -> RunResult:
-        await self._snapshot(run_id)  # RunNotFoundError before any lease is taken
+        snapshot, run, _ = await self._snapshot(run_id)  # RunNotFoundError before any lease
+        if await self._queued(run_id):
+            await self._check_decision(run_id, snapshot, run, approver, request_id)
+            return await detached.enqueue(
+                self, run_id, kind, approver=approver, comment=comment, request_id=request_id
+            )
         async with self._owning(run_id, kind):
             snapshot, run, workflow = await self._snapshot(run_id)
-            if await asyncio.to_thread(self.index.pending_request, run_id) == "pause":
-                raise RunStateError(
-                    f"run '{run_id}' is paused; resume it before deciding approvals"
-                )
-            if run.status is not WorkflowStatus.WAITING_APPROVAL:
-                raise RunStateError(
-                    f"run '{run_id}' is {run.status.value}, not waiting for an approval"
-                )
-            target = choose_request(snapshot.interrupts, run_id, approver, request_id)
-            value = decision(kind, approver, comment, self._clock())
+            target = await self._check_decision(run_id, snapshot, run, approver, request_id)
+            now = self._clock()
+            value = decision(kind, approver, comment, now)
+            # past the deadline the node applies on_timeout instead of this decision
+            late = bool(expired([target], now))
             self.hooks.on_approval(
                 workflow_id=run.workflow_id,
                 run_id=run_id,
                 step_id=target.value["step_id"],
-                event="approved" if kind == "approve" else "rejected",
+                event="timed_out" if late else "approved" if kind == "approve" else "rejected",
                 actor=approver,
                 comment=comment,
                 request_id=target.value["request_id"],
             )
             return await self._drive(run_id, workflow, Command(resume={target.id: value}))
+
+    async def _check_decision(
+        self, run_id: str, snapshot: Any, run: RunResult, approver: str, request_id: str | None
+    ) -> Any:
+        """The pending request `approver` may decide; `RunStateError` when none."""
+        if await asyncio.to_thread(self.index.pending_request, run_id) == "pause":
+            raise RunStateError(f"run '{run_id}' is paused; resume it before deciding approvals")
+        if run.status is not WorkflowStatus.WAITING_APPROVAL:
+            raise RunStateError(
+                f"run '{run_id}' is {run.status.value}, not waiting for an approval"
+            )
+        return choose_request(snapshot.interrupts, run_id, approver, request_id)
 
     async def approve(
         self,
@@ -614,12 +740,17 @@ class EnterpriseWorkflowOrchestrator:
 
     async def verify_audit(self, run_id: str) -> VerifyResult:
         """Check the run's hash chain, and that it reaches the head its state recorded."""
-        snapshot, _, _ = await self._snapshot(run_id)
+        snapshot, run, _ = await self._snapshot(run_id)
         head = snapshot.values.get("audit_head")
-        return self.audit.ledger.verify(run_id, expected_head=head)
+        finished = run.status.is_terminal
+        return self.audit.ledger.verify(run_id, expected_head=head, finished=finished)
 
 
-def _names(step: Any) -> list[str]:
-    if step.step_type in (StepType.SEQUENTIAL, StepType.WORKER, StepType.ORCHESTRATOR):
-        return [step.action or step.agent_capability]
-    return []
+def _max_tokens(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InvalidInputError(
+            f"config max_tokens must be a positive integer (tokens per run), got {value!r}"
+        )
+    return value

@@ -9,53 +9,34 @@ from typing import IO, Any
 
 import structlog
 
+from policies import REDACTED, is_secret_key, redact, redact_text
+
 LOGGER_NAME = "orchestrator"
-SECRET_MARKERS = (
-    "password",
-    "passwd",
-    "token",
-    "secret",
-    "api_key",
-    "apikey",
-    "authorization",
-    "credential",
-    "private_key",
-)
-"""Keys whose values are redacted in logs."""
-
-REDACTED = "[REDACTED]"
-"""What a secret's value becomes."""
-
-
-def is_secret_key(key: object) -> bool:
-    """True when a key looks like it holds a secret (`password`, `api_key`, `Authorization`)."""
-    return isinstance(key, str) and any(marker in key.lower() for marker in SECRET_MARKERS)
 
 
 def redact_secrets(value: Any) -> Any:
-    """A copy of `value` with every secret-looking key's value replaced, at any depth.
+    """A copy of `value` redacted by the project's one policy (`policies.redact`).
 
-    Mappings, lists and tuples are copied; the input is never changed.
+    Values under secret-looking keys are replaced at any depth and secrets inside strings
+    (`password=...`, bearer tokens, URL passwords) are hidden; the input is never changed.
 
     Example:
         ```python
         redact_secrets({"user": "a", "auth": {"api_key": "k"}})
-        # {"user": "a", "auth": {"api_key": "[REDACTED]"}}
+        # {"user": "a", "auth": "[REDACTED]"}
         ```
     """
-    if isinstance(value, Mapping):
-        return {k: REDACTED if is_secret_key(k) else redact_secrets(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [redact_secrets(item) for item in value]
-    return value
+    return redact(value)
 
 
 def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in list(event.items()):
         if is_secret_key(key):
             event[key] = REDACTED
-        elif isinstance(value, Mapping | list | tuple):
-            event[key] = redact_secrets(value)
+        elif isinstance(value, Mapping | list | tuple | str):
+            event[key] = redact(value)
+        elif isinstance(value, BaseException):
+            event[key] = redact_text(f"{type(value).__name__}: {value}")
     return event
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from langgraph.types import StateSnapshot
 
+from policies import redact
 from state import RunId, WorkflowStatus
 
 
@@ -83,15 +84,18 @@ class RunResult:
         )
 
     def to_json(self) -> dict[str, Any]:
-        """The `--json` object of the CLI contract."""
-        return {
-            "run_id": self.run_id,
-            "workflow_id": self.workflow_id,
-            "status": self.status.value,
-            "result": self.result,
-            "completed_steps": self.completed_steps,
-            "failed_steps": self.failed_steps,
-            "skipped_steps": self.skipped_steps,
-            "pending_approval": self.pending_approval,
-            "error": self.error,
-        }
+        """The `--json` object of the CLI contract, with secrets redacted (`policies.redact`)."""
+        shown: dict[str, Any] = redact(
+            {
+                "run_id": self.run_id,
+                "workflow_id": self.workflow_id,
+                "status": self.status.value,
+                "result": self.result,
+                "completed_steps": self.completed_steps,
+                "failed_steps": self.failed_steps,
+                "skipped_steps": self.skipped_steps,
+                "pending_approval": self.pending_approval,
+                "error": self.error,
+            }
+        )
+        return shown

@@ -18,7 +18,7 @@ from typing import Protocol, TypeVar, cast
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from policies._control_flow import is_control_flow
-from state import BackoffStrategy, RetryPolicy
+from state import BackoffStrategy, RetryPolicy, WorkflowTimeoutError
 
 T = TypeVar("T")
 
@@ -84,10 +84,11 @@ def is_retryable(policy: RetryPolicy, exc: BaseException) -> bool:
     The names of the exception's class and of all its bases are matched against
     `no_retry_on` (which wins) and then `retry_on`. Both the short name (`TimeoutError`) and
     the qualified name (`httpx.ConnectError`) match. Control flow is never retried:
-    cancellation, `KeyboardInterrupt` and LangGraph's `GraphBubbleUp` signals.
+    cancellation, `KeyboardInterrupt` and LangGraph's `GraphBubbleUp` signals; nor is a
+    `WorkflowTimeoutError` (the whole run is out of time).
     """
-    if is_control_flow(exc):
-        return False
+    if is_control_flow(exc) or isinstance(exc, WorkflowTimeoutError):
+        return False  # the run's time is up: another attempt could not finish either
     names = _class_names(type(exc))
     if not names.isdisjoint(policy.no_retry_on):
         return False

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -17,13 +18,18 @@ from state import InvalidInputError, StepTimeoutError
 
 T = TypeVar("T")
 
+_OVERRUN_NOTED = 0.5
+"""Seconds past its limit after which a timed-out attempt's overrun is worth reporting."""
+
 
 async def run_with_timeout(awaitable: Awaitable[T], seconds: float | None, *, step_id: str) -> T:
     """Await `awaitable` and return its result, cutting it off after `seconds`.
 
     `None` means no limit. A limit of zero or less expires at the first point where the work
     waits. When the limit expires the work is cancelled and `StepTimeoutError` is raised; a
-    `TimeoutError` raised by the work itself passes through unchanged.
+    `TimeoutError` raised by the work itself passes through unchanged. Work that defers its
+    cancellation (a thread it must wait for) is awaited to its end first, and the error then
+    says by how long it overran.
 
     Example:
         `await run_with_timeout(fetch_order(order_id), 30.0, step_id="fetch")`
@@ -31,12 +37,21 @@ async def run_with_timeout(awaitable: Awaitable[T], seconds: float | None, *, st
     if seconds is None:
         return await awaitable
     limit = asyncio.timeout(seconds)
+    started = time.monotonic()
     try:
         async with limit:
             return await awaitable
     except TimeoutError as exc:
         if not limit.expired():
             raise
+        # work that cannot be stopped (a sync action in a thread) is waited for: say how long
+        overrun = time.monotonic() - started - max(seconds, 0.0)
+        if overrun > _OVERRUN_NOTED:
+            raise StepTimeoutError(
+                f"step '{step_id}' timed out after {max(seconds, 0.0):g}s; its sync action could"
+                f" not be stopped and ran {overrun:.1f}s past the limit before the step gave up"
+                " (set `isolation: process` on the step to have it killed, or raise `timeout`)"
+            ) from exc
         raise StepTimeoutError(
             f"step '{step_id}' timed out after {max(seconds, 0.0):g}s and was cancelled;"
             " raise `timeout` in the step definition if it needs longer"

@@ -10,13 +10,16 @@ from state._errors import (
     InvalidInputError,
     LeaseLostError,
     MappingError,
+    ModelProviderError,
     OrchestratorError,
+    PlanError,
     RunBusyError,
     RunNotFoundError,
     RunStateError,
     SlaBreachError,
     StepFailedError,
     StepTimeoutError,
+    TokenBudgetError,
     WebhookError,
     WebhookNotAllowedError,
     WorkflowDefinitionError,
@@ -25,7 +28,7 @@ from state._errors import (
 from state._expression_syntax import ALLOWED_FUNCTIONS, NAMESPACE_ROOTS, check_expression
 from state._retry_policy import BackoffStrategy, RetryPolicy
 from state._run_state import EnterpriseWorkflowState, StepResult
-from state._step import ApprovalConfig, Condition, WebhookConfig, WorkflowStep
+from state._step import ApprovalConfig, Condition, RouterConfig, WebhookConfig, WorkflowStep
 from state._workflow import AdvancedWorkflow, OptimizedFrom, SlaTargets
 
 __all__ = [
@@ -44,10 +47,13 @@ __all__ = [
     "InvalidInputError",
     "LeaseLostError",
     "MappingError",
+    "ModelProviderError",
     "OnTimeout",
     "OptimizedFrom",
     "OrchestratorError",
+    "PlanError",
     "RetryPolicy",
+    "RouterConfig",
     "RunBusyError",
     "RunId",
     "RunNotFoundError",
@@ -60,6 +66,7 @@ __all__ = [
     "StepStatus",
     "StepTimeoutError",
     "StepType",
+    "TokenBudgetError",
     "WebhookConfig",
     "WebhookError",
     "WebhookNotAllowedError",

@@ -15,6 +15,7 @@ RunId = NewType("RunId", str)
 class WorkflowStatus(StrEnum):
     """Where a run stands."""
 
+    PENDING = "pending"
     INITIALIZING = "initializing"
     RUNNING = "running"
     PAUSED = "paused"

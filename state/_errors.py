@@ -110,3 +110,18 @@ class WebhookNotAllowedError(StepFailedError, PermissionError):
 
 class WebhookError(StepFailedError):
     """A webhook call failed: transport error or a non-2xx response."""
+
+
+class ModelProviderError(OrchestratorError, ImportError):
+    """A model named by string (`"openai:gpt-4o-mini"`) needs a provider package that is not
+    installed; the message names the package to install."""
+
+
+class TokenBudgetError(StepFailedError):
+    """A run used more model tokens than `sla_targets.max_tokens` (or the orchestrator's
+    `max_tokens`) allows."""
+
+
+class PlanError(StepFailedError, ValueError):
+    """A planner (an orchestrator step or adaptive planning) produced an invalid plan, even
+    after its repair round."""

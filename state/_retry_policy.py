@@ -32,7 +32,7 @@ class RetryPolicy(BaseModel):
         `RetryPolicy(max_attempts=3, backoff_strategy="linear")`
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     max_attempts: Annotated[int, Field(ge=1, le=100)] = 3
     """Attempts in all, the first included; 1 means no retry."""
@@ -53,6 +53,9 @@ class RetryPolicy(BaseModel):
         "WebhookNotAllowedError",
         "ActionNotFoundError",
         "MappingError",
+        "TokenBudgetError",
+        "PlanError",
+        "ModelProviderError",
     )
     """Exception class names never retried, even when `retry_on` matches."""
     parallel_failure_threshold: Annotated[float, Field(ge=0, le=1)] = 0.5

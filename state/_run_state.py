@@ -48,6 +48,10 @@ def _sum_counts(left: dict[str, Any] | None, right: dict[str, Any] | None) -> di
     return total
 
 
+def _add(left: int | None, right: int | None) -> int:
+    return (left or 0) + (right or 0)
+
+
 def _union_two(left: list[str] | None, right: list[str] | None) -> list[str]:
     return append_unique(left, [right or []])
 
@@ -157,6 +161,8 @@ class EnterpriseWorkflowState(BaseModel):
     """`{step_id: retries}` (attempts beyond the first)."""
     error_counts: Annotated[dict[str, Any], _sum_counts] = Field(default_factory=dict)
     """`{error_type: count}` over failed attempts."""
+    stored_bytes: Annotated[int, _add] = 0
+    """JSON bytes of every step output stored so far (bounded by `max_run_state_bytes`)."""
     resource_usage: GrowingDict = Field(default_factory=dict)
     """`{step_id: {wall_seconds, cpu_seconds, attempts}}`."""
     rollback_points: Annotated[dict[str, Any], _merge_two] = Field(default_factory=dict)
@@ -187,3 +193,9 @@ class EnterpriseWorkflowState(BaseModel):
     `paused` for a rollback)."""
     rollback_to: str | None = None
     """Rollback point a rollback step or `rollback --to` asked for."""
+    token_usage: Annotated[dict[str, Any], _sum_counts] = Field(default_factory=dict)
+    """`{input_tokens, output_tokens, total_tokens, model_calls}` over the run's model calls."""
+    fanout_plans: Annotated[dict[str, Any], _merge_two] = Field(default_factory=dict)
+    """`{step_id: [subtask, ...]}` of fan-out steps whose plan is made."""
+    worker_results: GrowingDict = Field(default_factory=dict)
+    """`{"step_id#n": {status, output, error}}` of the fan-out workers that finished."""

@@ -20,7 +20,9 @@ CONTAINER_STEP_TYPES = frozenset({StepType.PARALLEL, StepType.LOOP})
 
 
 class _Config(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, use_attribute_docstrings=True
+    )
 
 
 class Condition(_Config):
@@ -100,6 +102,18 @@ class WebhookConfig(_Config):
         return value.upper() if isinstance(value, str) else value
 
 
+class RouterConfig(_Config):
+    """LLM routing of a conditional step: a chat model picks one of `routes`."""
+
+    capability: str = Field(min_length=1)
+    """The chat model that decides: a registered agent name or a model string
+    (`"openai:gpt-4o-mini"`)."""
+    routes: dict[StepId, str] = Field(min_length=1)
+    """`{step_id: description}`: the branches the model may choose and what each is for."""
+    prompt: str | None = None
+    """Extra instructions; `{path}` placeholders are filled from the namespace."""
+
+
 class WorkflowStep(BaseModel):
     """One unit of work in a workflow. Immutable once a run starts.
 
@@ -107,7 +121,9 @@ class WorkflowStep(BaseModel):
         `WorkflowStep(step_id="charge", action="charge_card", dependencies=["authorize"])`
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, use_attribute_docstrings=True
+    )
 
     step_id: StepId = Field(pattern=STEP_ID_PATTERN)
     """Unique id within the workflow, nested steps included."""
@@ -120,9 +136,14 @@ class WorkflowStep(BaseModel):
     action: str | None = None
     """Name of a registered action to call."""
     agent_capability: str | None = None
-    """Name of a registered agent or chat model (react steps, LLM routing)."""
+    """A registered agent (chat model, compiled graph, Runnable) or a model string such as
+    `openai:gpt-4o-mini`: the model of a react step, the planner of an orchestrator step, the
+    router of an adaptive conditional, or the work of an action step."""
     timeout: Annotated[float, Field(gt=0)] | None = None
     """Seconds one attempt may take."""
+    isolation: Literal["thread", "process"] = "thread"
+    """Where a sync action runs: `thread` (a timeout waits for it to return and records the
+    overrun) or `process` (a child process that a timeout kills). Action steps only."""
     input_mapping: dict[str, str] = Field(default_factory=dict)
     """`{param: path}` over the namespace `{input, context, results, globals}`."""
     output_mapping: dict[str, str] = Field(default_factory=dict)
@@ -168,7 +189,25 @@ class WorkflowStep(BaseModel):
     prompt: str | None = None
     """Instructions of a react step; `{path}` placeholders are filled from the namespace."""
     max_iterations: Annotated[int, Field(ge=1, le=100)] = 8
-    """Reason/act iterations a react step may take."""
+    """Model calls a react step may make."""
+    on_limit: Literal["fail", "partial"] = "fail"
+    """What a react step that reaches `max_iterations` becomes: `fail`, or `partial` (it
+    completes with the last answer so far and the `iteration_limit_reached` flag)."""
+    output_schema: dict[str, Any] | None = None
+    """JSON Schema of a structured answer (react steps); the answer is then an object."""
+    router: RouterConfig | None = None
+    """LLM routing of a conditional step; `conditions` (if any) are tried first and their
+    `else` is the fallback for an invalid choice."""
+    for_each: str | None = None
+    """Path to a list: the step's action (or agent) runs once per item, each a durable worker
+    of its own; `item` in `input_mapping` paths is the current item."""
+    max_subtasks: Annotated[int, Field(ge=1, le=1000)] = 10
+    """Most subtasks an orchestrator step's plan (or a `for_each` list) may have."""
+    workers: list[str] = Field(default_factory=list)
+    """Capabilities an orchestrator step's plan may use (empty: any registered action or
+    agent)."""
+    reduce: str | None = None
+    """Action merging the workers' results of a fan-out step (gets `results`, `subtasks`)."""
     metrics_enabled: bool = True
     """Record this step's duration and outcome in metrics (false leaves it out of the step
     series; the run still counts it)."""

@@ -143,7 +143,7 @@ def _check_step(loc: _Located, top: set[str], problems: list[DefinitionProblem])
 def _check_type_specific(step: Mapping[str, Any], loc: _Located, top: set[str], add: Any) -> None:
     stype = step.get("step_type", "sequential")
     sid = step.get("step_id", "?")
-    if stype not in _VALID_TYPES:
+    if not isinstance(stype, str) or stype not in _VALID_TYPES:
         valid = ", ".join(sorted(_VALID_TYPES))
         add("step_type", f"unknown step type {stype!r}; use one of: {valid}")
         return
@@ -162,6 +162,12 @@ def _check_type_specific(step: Mapping[str, Any], loc: _Located, top: set[str], 
             add("body", f"loop step '{sid}' has no `body`; add the steps to repeat")
         if not step.get("loop_condition"):
             add("loop_condition", f"loop step '{sid}' needs a `loop_condition`")
+    if step.get("isolation", "thread") == "process" and stype not in _NEEDS_ACTION:
+        add(
+            "isolation",
+            f"`isolation: process` runs an action in a child process; '{sid}' is {stype}, "
+            "which calls no action of its own (put it on the steps that call actions)",
+        )
     if stype == "webhook" and not isinstance(step.get("webhook"), Mapping):
         add("webhook", f"webhook step '{sid}' needs `webhook: {{url: ...}}`")
     if stype == "human_approval" and not isinstance(step.get("approval"), Mapping):
@@ -169,6 +175,8 @@ def _check_type_specific(step: Mapping[str, Any], loc: _Located, top: set[str], 
     if stype == "react" and not step.get("agent_capability"):
         add("agent_capability", f"react step '{sid}' needs an `agent_capability` (a chat model)")
     _check_rollback(step, top, add)
+    _check_router(step, top, add)
+    _check_fanout(step, add)
     if stype == "conditional":
         _check_conditions(step, loc, top, add)
     elif step.get("conditions"):
@@ -190,11 +198,46 @@ def _check_rollback(step: Mapping[str, Any], top: set[str], add: Any) -> None:
         add("rollback_to", msg)
 
 
+def _check_router(step: Mapping[str, Any], top: set[str], add: Any) -> None:
+    sid, router = step.get("step_id", "?"), step.get("router")
+    if router is None:
+        return
+    if step.get("step_type") != "conditional":
+        add("router", f"only conditional steps take a `router`; '{sid}' is not one")
+        return
+    routes = router.get("routes") if isinstance(router, Mapping) else None
+    for target in routes if isinstance(routes, Mapping) else ():
+        if msg := _unknown(target, top, f"router of '{sid}' routes to"):
+            add(f"router.routes.{target}", msg)
+        elif target == sid:
+            add(f"router.routes.{target}", f"conditional '{sid}' routes to itself")
+
+
+def _check_fanout(step: Mapping[str, Any], add: Any) -> None:
+    sid, stype = step.get("step_id", "?"), step.get("step_type", "sequential")
+    path = step.get("for_each")
+    if path is not None:
+        if stype not in _NEEDS_ACTION:
+            add("for_each", f"`for_each` needs an action-like step; '{sid}' is {stype}")
+        elif problem := _path_problem(path):
+            add("for_each", problem)
+    fans_out = path is not None or stype == "orchestrator"
+    for field in ("reduce", "workers"):
+        if step.get(field) and not fans_out:
+            add(
+                field,
+                f"`{field}` belongs to an orchestrator step or a `for_each` step; '{sid}' is "
+                f"a {stype} step without `for_each`",
+            )
+
+
 def _check_conditions(step: Mapping[str, Any], loc: _Located, top: set[str], add: Any) -> None:
     sid = step.get("step_id", "?")
     rules = step.get("conditions")
+    if step.get("router") is not None and not rules:
+        return  # the model alone routes
     if not isinstance(rules, Sequence) or not rules:
-        add("conditions", f"conditional step '{sid}' has no `conditions`")
+        add("conditions", f"conditional step '{sid}' has no `conditions` (or `router`)")
         return
     if loc.parent is not None:
         add(
@@ -235,7 +278,7 @@ def _check_paths(step: Mapping[str, Any], add: Any) -> None:
     validation = step.get("input_validation")
     if isinstance(validation, Mapping):
         for key, typ in validation.items():
-            if typ not in _INPUT_TYPES:
+            if not isinstance(typ, str) or typ not in _INPUT_TYPES:
                 add(
                     f"input_validation.{key}",
                     f"unknown type {typ!r}; use one of {', '.join(sorted(_INPUT_TYPES))}",
@@ -283,31 +326,38 @@ def _check_cycles(located: list[_Located], problems: list[DefinitionProblem]) ->
     color: dict[str, int] = {}
     reported: set[frozenset[str]] = set()
 
-    def visit(node: str, path: list[str]) -> None:
-        color[node] = 1
-        path.append(node)
-        for nxt in sorted(edges.get(node, ())):
-            if nxt not in edges or nxt == node:
+    def report(cycle: list[str]) -> None:
+        key = frozenset(cycle)
+        if key not in reported:
+            reported.add(key)
+            shown = " -> ".join([*cycle, cycle[0]])
+            problems.append(
+                DefinitionProblem(
+                    "steps", f"dependency cycle: {shown}; remove one of these dependencies"
+                )
+            )
+
+    # iterative depth-first search: a 10,000-step chain must not exhaust the Python stack
+    for start in sorted(edges):
+        if color.get(start) is not None:
+            continue
+        path: list[str] = [start]
+        color[start] = 1
+        stack = [iter(sorted(edges.get(start, ())))]
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                stack.pop()
+                color[path.pop()] = 2
+                continue
+            if nxt not in edges or nxt == path[-1]:
                 continue
             if color.get(nxt) == 1:
-                cycle = path[path.index(nxt) :]
-                key = frozenset(cycle)
-                if key not in reported:
-                    reported.add(key)
-                    shown = " -> ".join([*cycle, cycle[0]])
-                    problems.append(
-                        DefinitionProblem(
-                            "steps", f"dependency cycle: {shown}; remove one of these dependencies"
-                        )
-                    )
+                report(path[path.index(nxt) :])
             elif color.get(nxt) is None:
-                visit(nxt, path)
-        path.pop()
-        color[node] = 2
-
-    for node in sorted(edges):
-        if color.get(node) is None:
-            visit(node, [])
+                color[nxt] = 1
+                path.append(nxt)
+                stack.append(iter(sorted(edges.get(nxt, ()))))
 
 
 def pydantic_problems(error: ValidationError, raw: Any) -> list[DefinitionProblem]:

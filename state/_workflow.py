@@ -20,7 +20,7 @@ from state._validation import collect_problems, pydantic_problems
 class SlaTargets(BaseModel):
     """Service-level targets of a workflow; a breach is flagged, and enforced on request."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     max_duration_seconds: Annotated[float, Field(gt=0)] | None = None
     """Target duration of a whole run."""
@@ -28,6 +28,9 @@ class SlaTargets(BaseModel):
     """`{step_id: max_seconds}` per-step targets."""
     enforce: bool = False
     """When true a breach fails the run instead of only flagging it."""
+    max_tokens: Annotated[int, Field(gt=0)] | None = None
+    """Model tokens (input plus output, over every model call of the run) a run may use; a
+    run that exceeds it fails with `TokenBudgetError`."""
 
 
 class OptimizedFrom(BaseModel):
@@ -75,7 +78,9 @@ class AdvancedWorkflow(BaseModel):
         ```
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, use_attribute_docstrings=True
+    )
 
     workflow_id: str = ""
     """Stable id; defaults to a slug of `name`."""
@@ -105,7 +110,8 @@ class AdvancedWorkflow(BaseModel):
     optimized_from: OptimizedFrom | None = None
     """Set by `WorkflowOptimizer.apply`: the base version and the prediction."""
     adaptive_routing: bool = False
-    """Let conditional steps without a matching rule ask a chat model."""
+    """Let a conditional step with an `agent_capability` ask that chat model to choose among
+    its rules' targets when no `if` rule matched."""
     created_at: datetime | None = None
     """When the definition was written."""
     created_by: str | None = None

@@ -134,6 +134,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             " expires_at DOUBLE PRECISION NOT NULL)",
         ),
     ),
+    Migration(
+        4,
+        "detached runs (executed by workers)",
+        sqlite=("ALTER TABLE orchestrator_runs ADD COLUMN detached INTEGER NOT NULL DEFAULT 0",),
+        postgres=(
+            "ALTER TABLE orchestrator_runs ADD COLUMN IF NOT EXISTS detached INTEGER NOT NULL"
+            " DEFAULT 0",
+        ),
+    ),
 )
 """Every schema version, oldest first. Append new ones; never edit a released one."""
 

@@ -133,8 +133,9 @@ class SqliteDb(SqlDb):
                 self._rdb.close()
 
 
-def _pg(sql: str) -> str:
-    return sql.replace("?", "%s")
+def _pg(sql: str, args: Sequence[Any] = ()) -> Any:
+    # without arguments psycopg sends the text as is (a `?` may be a jsonb operator there)
+    return sql.replace("?", "%s") if args else sql
 
 
 class _PostgresTx(Tx):
@@ -142,10 +143,10 @@ class _PostgresTx(Tx):
         self._conn = conn
 
     def query(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
-        return list(self._conn.execute(_pg(sql), tuple(args)).fetchall())
+        return list(self._conn.execute(_pg(sql, args), tuple(args) or None).fetchall())
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
-        return int(self._conn.execute(_pg(sql), tuple(args)).rowcount)
+        return int(self._conn.execute(_pg(sql, args), tuple(args) or None).rowcount)
 
 
 class PostgresDb(SqlDb):
@@ -185,11 +186,11 @@ class PostgresDb(SqlDb):
 
     def query(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
         with self._pool.connection() as conn:
-            return list(conn.execute(_pg(sql), tuple(args)).fetchall())
+            return list(conn.execute(_pg(sql, args), tuple(args) or None).fetchall())
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
         with self._pool.connection() as conn:
-            return int(conn.execute(_pg(sql), tuple(args)).rowcount)
+            return int(conn.execute(_pg(sql, args), tuple(args) or None).rowcount)
 
     @contextmanager
     def transaction(self, lock: str | None = None) -> Iterator[Tx]:

@@ -119,6 +119,27 @@ class RunStore:
             row["holder"] = lease.describe() if lease is not None else None
         return out
 
+    def mark_detached(self, run_id: str, workflow_id: str, now: float) -> None:
+        """Record a run queued for workers (status `pending`); its continuations queue too."""
+        self.db.execute(
+            "INSERT INTO orchestrator_runs (run_id, workflow_id, status, updated_at, current_steps,"
+            " detached) VALUES (?,?,?,?,?,1) ON CONFLICT(run_id) DO UPDATE SET detached=1",
+            (run_id, workflow_id, "pending", now, "[]"),
+        )
+
+    def is_detached(self, run_id: str) -> bool:
+        """True for a run that workers execute (`run --detach`, `submit`)."""
+        rows = self.db.query("SELECT detached FROM orchestrator_runs WHERE run_id=?", (run_id,))
+        return bool(rows and rows[0][0])
+
+    def row(self, run_id: str) -> dict[str, Any] | None:
+        """The run's recorded row, if any."""
+        rows = self.db.query(
+            f"SELECT {', '.join(_RUN_KEYS)} FROM orchestrator_runs WHERE run_id=?",  # noqa: S608 -- constant columns
+            (run_id,),
+        )
+        return dict(zip(_RUN_KEYS, rows[0], strict=True)) if rows else None
+
     # -- ownership (the lease) ---------------------------------------------------------------
 
     def executing_elsewhere(self, run_id: str) -> bool:

@@ -221,3 +221,13 @@ def test_schema_uses_yaml_aliases_for_conditions() -> None:
 def test_schema_is_json_serialisable() -> None:
     """The schema can be printed as JSON (`orchestrator schema`)."""
     assert json.loads(json.dumps(workflow_schema()))["title"] == "AdvancedWorkflow"
+
+
+def test_schema_documents_the_agent_fields() -> None:
+    """`orchestrator schema` describes the agent fields with their docstrings."""
+    defs = workflow_schema()["$defs"]
+    step = defs["WorkflowStep"]["properties"]
+    for field in ("for_each", "max_subtasks", "workers", "reduce", "router", "on_limit"):
+        assert step[field].get("description"), field
+    assert "tokens" in defs["SlaTargets"]["properties"]["max_tokens"]["description"]
+    assert "step_id" in defs["RouterConfig"]["properties"]["routes"]["description"]

@@ -119,12 +119,12 @@ async def test_nested_secret_values_are_redacted(make_orch: Any) -> None:
 
 def test_redaction_leaves_the_logged_data_unchanged() -> None:
     """Redacting copies: the caller's dict still holds its secret afterwards."""
-    data = {"auth": {"token": "t-1"}, "items": [{"secret": "s"}]}
+    data = {"crm": {"token": "t-1"}, "items": [{"secret": "s"}]}
     assert redact_secrets(data) == {
-        "auth": {"token": "[REDACTED]"},
+        "crm": {"token": "[REDACTED]"},
         "items": [{"secret": "[REDACTED]"}],
     }
-    assert data == {"auth": {"token": "t-1"}, "items": [{"secret": "s"}]}
+    assert data == {"crm": {"token": "t-1"}, "items": [{"secret": "s"}]}
 
 
 def test_console_mode_is_readable_not_json() -> None:

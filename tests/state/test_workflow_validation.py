@@ -573,3 +573,45 @@ def test_python_built_conditional_with_else_is_valid() -> None:
         ],
     )
     assert [rule.targets for rule in wf.step("r").conditions] == [["a"], ["b"]]
+
+
+def test_router_routes_must_name_known_steps() -> None:
+    """A router route to an unknown step is a definition problem, with a suggestion."""
+    with pytest.raises(
+        WorkflowDefinitionError, match=r"router of 'r' routes to unknown step 'refnd'"
+    ):
+        AdvancedWorkflow.from_dict(
+            {
+                "name": "w",
+                "steps": [
+                    {
+                        "step_id": "r",
+                        "step_type": "conditional",
+                        "router": {"capability": "m", "routes": {"refnd": "money back"}},
+                    },
+                    {"step_id": "refund", "action": "a"},
+                ],
+            }
+        )
+
+
+def test_for_each_and_reduce_belong_to_fan_out_steps() -> None:
+    """`for_each` on a react step and `reduce` without a fan-out are refused, both reported."""
+    with pytest.raises(WorkflowDefinitionError) as caught:
+        AdvancedWorkflow.from_dict(
+            {
+                "name": "w",
+                "steps": [
+                    {
+                        "step_id": "a",
+                        "step_type": "react",
+                        "agent_capability": "m",
+                        "for_each": "input.x",
+                    },
+                    {"step_id": "b", "action": "x", "reduce": "merge"},
+                ],
+            }
+        )
+    text = str(caught.value)
+    assert "`for_each` needs an action-like step" in text
+    assert "`reduce` belongs to an orchestrator step" in text

@@ -133,27 +133,33 @@ def test_support_triage_example_runs(any_db: str, tmp_path: Path) -> None:
     assert _json(done)["status"] == "completed"
 
 
-def test_pause_from_another_process_stops_a_running_run(any_db: str, tmp_path: Path) -> None:
-    """`pause` from a second process parks the run at its next step boundary; resume ends it."""
-    scene = Scene.make(tmp_path, any_db)
-    proc = scene.start("run", "chain.yaml", "--input", scene.input(), "--run-id", "p1")
-    scene.wait_for("b's start", (tmp_path / "b.started").exists, proc)
-    pause = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator", "pause", "p1", "--db", any_db, "--json"],
-        cwd=tmp_path,
+def _during_b(scene: Scene, command: str, run_id: str) -> tuple[int, dict[str, Any], int]:
+    """Start the chain as `run_id`, send `command` from a second process while step b runs,
+    let b finish once the request is queued; (command's exit code, its JSON, run's code)."""
+    proc = scene.start("run", "chain.yaml", "--input", scene.input(), "--run-id", run_id)
+    scene.wait_for("b's start", (scene.root / "b.started").exists, proc)
+    sent = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", command, run_id, "--db", scene.db, "--json"],
+        cwd=scene.root,
         env=scene.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    while "pause" not in _requests(scene):  # the request is queued: let b finish
-        assert pause.poll() is None, pause.communicate()
+    while command not in _requests(scene):  # the request is queued: let b finish
+        assert sent.poll() is None, sent.communicate()
         time.sleep(0.05)
-    (tmp_path / "fast").write_text("", encoding="utf-8")
-    out, err = pause.communicate(timeout=WAIT)
-    assert pause.returncode == 3, err
-    assert json.loads(out)["status"] == "paused"
-    assert proc.wait(timeout=WAIT) == 3
+    (scene.root / "fast").write_text("", encoding="utf-8")
+    out, err = sent.communicate(timeout=WAIT)
+    assert "Traceback" not in err, err
+    return sent.returncode, json.loads(out), proc.wait(timeout=WAIT)
+
+
+def test_pause_from_another_process_stops_a_running_run(any_db: str, tmp_path: Path) -> None:
+    """`pause` from a second process parks the run at its next step boundary; resume ends it."""
+    scene = Scene.make(tmp_path, any_db)
+    code, paused, run_code = _during_b(scene, "pause", "p1")
+    assert (code, paused["status"], run_code) == (3, "paused", 3)
     assert scene.effects() == Counter({"do a": 1, "start b": 1, "do b": 1})
     resumed = scene.cli("resume", "p1", "--json")
     assert resumed.code == 0, resumed.err
@@ -189,24 +195,8 @@ def test_sweep_decides_an_expired_approval(any_db: str, tmp_path: Path) -> None:
 def test_cancel_from_another_process_ends_a_running_run(any_db: str, tmp_path: Path) -> None:
     """`cancel` while another process runs the chain ends it cancelled; no later step runs."""
     scene = Scene.make(tmp_path, any_db)
-    proc = scene.start("run", "chain.yaml", "--input", scene.input(), "--run-id", "c1")
-    scene.wait_for("b's start", (tmp_path / "b.started").exists, proc)
-    cancel = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator", "cancel", "c1", "--db", any_db, "--json"],
-        cwd=tmp_path,
-        env=scene.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    while "cancel" not in _requests(scene):
-        assert cancel.poll() is None, cancel.communicate()
-        time.sleep(0.05)
-    (tmp_path / "fast").write_text("", encoding="utf-8")
-    out, err = cancel.communicate(timeout=WAIT)
-    assert cancel.returncode == 1, err
-    assert json.loads(out)["status"] == "cancelled"
-    assert proc.wait(timeout=WAIT) == 1
+    code, cancelled, run_code = _during_b(scene, "cancel", "c1")
+    assert (code, cancelled["status"], run_code) == (1, "cancelled", 1)
     assert scene.effects()["do c"] == 0
 
 
@@ -265,3 +255,16 @@ def test_without_the_postgres_extra_the_error_names_the_install_command(
     assert done.returncode == 2, done.stderr
     assert "pip install -e '.[postgres]'" in done.stderr
     assert ":pw@" not in done.stderr
+
+
+def test_db_upgrade_creates_then_reports_up_to_date(any_db: str, tmp_path: Path) -> None:
+    """`db upgrade` applies every migration once; a second run applies none (exit 0 both)."""
+    first = _repo_cli(any_db, tmp_path / "l.jsonl", "db", "upgrade", "--json")
+    second = _repo_cli(any_db, tmp_path / "l.jsonl", "db", "upgrade", "--json")
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 0, second.stderr
+    before, after = _json(first), _json(second)
+    assert before["previous_version"] == 0
+    assert [m["version"] for m in before["applied"]] == list(range(1, before["version"] + 1))
+    assert after["applied"] == []
+    assert after["previous_version"] == after["version"]
