@@ -11,13 +11,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nodes import ActionInvoker, RunHooks
 from orchestrator._facade import EnterpriseWorkflowOrchestrator
-from orchestrator._metrics import MetricsCollector
 from orchestrator._run import RunResult
 from state import AdvancedWorkflow, InvalidInputError
+
+if TYPE_CHECKING:
+    from orchestrator._metrics import MetricsCollector
 
 
 class AdvancedWorkflowEngine:
@@ -49,6 +51,8 @@ class AdvancedWorkflowEngine:
                 f"step_executor must be an ActionRegistry (or implement ActionInvoker), got "
                 f"{type(step_executor).__name__}; register your actions on an ActionRegistry"
             )
+        from orchestrator._metrics import MetricsCollector  # Prometheus on first use
+
         if monitor is not None and not isinstance(monitor, RunHooks):
             raise InvalidInputError(
                 f"monitor must be a MetricsCollector or RunHooks, got {type(monitor).__name__}"

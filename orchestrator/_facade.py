@@ -11,7 +11,7 @@ from contextlib import AsyncExitStack
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -37,7 +37,6 @@ from orchestrator._config import OrchestratorConfig
 from orchestrator._graph import build_graph
 from orchestrator._live_steps import LiveSteps
 from orchestrator._loader import load_workflow
-from orchestrator._metrics import MetricsCollector
 from orchestrator._options import RunSlots, apply_options, run_cap
 from orchestrator._ownership import lease_ttl, owning
 from orchestrator._planning import Plan, plan_json, plan_workflow
@@ -65,6 +64,9 @@ from state import (
     RunStateError,
     WorkflowStatus,
 )
+
+if TYPE_CHECKING:
+    from orchestrator._metrics import MetricsCollector
 
 
 class EnterpriseWorkflowOrchestrator:
@@ -116,7 +118,12 @@ class EnterpriseWorkflowOrchestrator:
         self.limits = limits or Limits.from_settings(self.config.get("limits"))
         """Size limits on inputs, webhook replies and step outputs (`config["limits"]`)."""
         self._slots = RunSlots(run_cap(self.config.model_dump()))
-        self.metrics = metrics if metrics is not None else MetricsCollector()
+        if metrics is None:
+            # Prometheus is imported with the first orchestrator, not with `import orchestrator`
+            from orchestrator._metrics import MetricsCollector
+
+            metrics = MetricsCollector()
+        self.metrics = metrics
         """Prometheus metrics of this orchestrator's runs, on `orch.metrics.registry`."""
         self.checkpointer_url = checkpointer or default_db()
         # compliance is not optional: every orchestrator audits (with the caller's AuditHooks
