@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-REPEAT = int(os.environ.get("ORCHESTRATOR_RACE_REPEAT", "3"))
+REPEAT = int(os.environ.get("ORCHESTRATOR_RACE_REPEAT", "2"))
 WAIT = 60.0
 
 ACTIONS = '''
@@ -196,7 +196,7 @@ class Scene:
             )
             for cmd in commands
         ]
-        time.sleep(2.5)  # every racer has imported the project and waits for `go`
+        time.sleep(2.0)  # every racer has imported the project and waits for `go`
         go.write_text("", encoding="utf-8")
         results = []
         for proc in procs:

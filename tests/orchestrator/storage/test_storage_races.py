@@ -3,7 +3,7 @@
 Every scenario prepares a run, then starts several `orchestrator` processes that each wait for
 a `go` file before calling the CLI, so they act at the same moment. Each action appends
 `<event> <step_id>` to the run's log file: the side effects are counted in the actions
-themselves. Each scenario is repeated `ORCHESTRATOR_RACE_REPEAT` times (default 3; the
+themselves. Each scenario is repeated `ORCHESTRATOR_RACE_REPEAT` times (default 2; the
 repetitions run side by side, which makes the races denser, not rarer).
 """
 
