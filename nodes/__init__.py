@@ -2,6 +2,7 @@
 
 from nodes._compensation import compensation_plan
 from nodes._definition import workflow_from_state
+from nodes._events import STREAM_EVENTS, StreamEvents
 from nodes._hooks import CompositeHooks, RunHooks
 from nodes._routing import EXECUTOR_NODES, determine_execution_path
 from nodes._services import ActionInvoker, RunServices, StepContext, load_actions_module
@@ -16,6 +17,7 @@ from nodes.react_agent import react_agent
 
 __all__ = [
     "EXECUTOR_NODES",
+    "STREAM_EVENTS",
     "ActionInvoker",
     "ApprovalRejectedError",
     "CompositeHooks",
@@ -23,6 +25,7 @@ __all__ = [
     "RunServices",
     "StepContext",
     "StepTask",
+    "StreamEvents",
     "after_recovery",
     "compensation_plan",
     "conditional_router",

@@ -16,8 +16,10 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from nodes._events import emit
 from nodes._outcome import StepOutcome
 from nodes._step_runner import StepEnv, run_leaf
+from nodes._trace import step_run
 from policies import evaluate, evaluate_condition, map_inputs, map_outputs
 from state import OrchestratorError, StepFailedError, StepStatus, StepType, WorkflowStep
 
@@ -29,15 +31,45 @@ async def run_step(
     *,
     inputs: Mapping[str, Any] | None = None,
 ) -> StepOutcome:
-    """Run any executor step; `inputs` are mapped from `namespace` when not given."""
+    """Run any executor step; `inputs` are mapped from `namespace` when not given.
+
+    The step runs as the traced child run `step:<id>` (children of containers nest under it).
+    """
+    if inputs is None and step.step_type not in (StepType.PARALLEL, StepType.LOOP):
+        inputs = map_inputs(step.input_mapping, namespace)
+    return await step_run(
+        workflow_id=env.workflow_id,
+        run_id=env.run_id,
+        step_id=step.step_id,
+        step_type=step.step_type.value,
+        inputs=inputs,
+        work=lambda: _run_step(step, env, namespace, inputs),
+        failure=lambda outcome: outcome.error if outcome.status is StepStatus.FAILED else None,
+        output=lambda outcome: outcome.output,
+    )
+
+
+async def _run_step(
+    step: WorkflowStep,
+    env: StepEnv,
+    namespace: Mapping[str, Any],
+    inputs: Mapping[str, Any] | None,
+) -> StepOutcome:
+    if step.step_type in (StepType.PARALLEL, StepType.LOOP):
+        # leaves announce themselves when their first attempt starts; containers do it here
+        emit(
+            "step_started",
+            workflow_id=env.workflow_id,
+            run_id=env.run_id,
+            step_id=step.step_id,
+            step_type=step.step_type.value,
+        )
     if step.step_type is StepType.PARALLEL:
         outcome = await run_parallel(step, env, namespace)
     elif step.step_type is StepType.LOOP:
         outcome = await run_loop(step, env, namespace)
     else:
-        if inputs is None:
-            inputs = map_inputs(step.input_mapping, namespace)
-        outcome = await run_leaf(step, env, inputs, namespace)
+        outcome = await run_leaf(step, env, inputs or {}, namespace)
     outcome.step_type = step.step_type.value
     return outcome
 

@@ -20,7 +20,8 @@ import structlog
 from langgraph.runtime import Runtime
 
 from nodes._cache import StepCache
-from nodes._hooks import NO_HOOKS, RunHooks
+from nodes._events import STREAM_EVENTS
+from nodes._hooks import RunHooks
 from policies import CircuitBreakers, Limits, redact_text
 from state import ActionNotFoundError, InvalidInputError
 
@@ -102,8 +103,8 @@ class RunServices:
     """Hosts webhooks may call (`host` or `host:port`; `*` allows any)."""
     http_transport: Any = None
     """Optional httpx transport for webhooks (None: a real network connection)."""
-    hooks: RunHooks = NO_HOOKS
-    """Observability hooks (metrics, audit)."""
+    hooks: RunHooks = STREAM_EVENTS
+    """Observability hooks (metrics, audit; step events on the `custom` stream)."""
     max_tokens: int | None = None
     """Default token budget of a run (a workflow's `sla_targets.max_tokens` wins)."""
     control: Callable[[str], str | None] = field(default=lambda _run_id: None)
@@ -137,9 +138,9 @@ def services_for(runtime: Runtime[Any] | None, actions_module: str | None) -> Ru
 
 
 def hooks_of(runtime: Runtime[Any] | None) -> RunHooks:
-    """The injected hooks, or no-op hooks when the graph runs without services."""
+    """The injected hooks, or stream events only when the graph runs without services."""
     context = runtime.context if runtime is not None else None
-    return context.hooks if isinstance(context, RunServices) else NO_HOOKS
+    return context.hooks if isinstance(context, RunServices) else STREAM_EVENTS
 
 
 def control_of(runtime: Runtime[Any] | None) -> Callable[[str], str | None]:

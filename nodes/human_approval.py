@@ -1,9 +1,10 @@
 """The `human_approval` node: pause with `interrupt()` until enough allowed people decide.
 
 The interrupt carries an `ApprovalRequest` (plain data). Each resume value is one decision
-`{decision: approve|reject, approver, comment}`; decisions by people not allowed are ignored
-(the facade refuses them before resuming), one person counts once, and a rejection fails the
-step with the reason.
+`{decision: approve|reject, approver, comment}`; a decision by someone not allowed, a second
+one by the same person, or a value of another shape is refused (the facade refuses them
+before resuming; a graph resumed directly, as from Studio, keeps waiting with the reason under
+`refused` in its interrupt), and a rejection fails the step with the reason.
 """
 
 from __future__ import annotations
@@ -75,6 +76,32 @@ def _escalate(request: dict[str, Any], step: WorkflowStep, decided: float) -> di
     }
 
 
+RESUME_PAYLOAD = '{"decision": "approve" | "reject", "approver": "<name>", "comment": "..."}'
+"""What resuming a waiting approval takes (LangGraph `Command(resume=...)`, Studio's Resume)."""
+
+
+def _refusal(
+    decision: Any, request: dict[str, Any], approvals: dict[str, dict[str, Any]]
+) -> str | None:
+    """Why a resume value cannot count (None: it counts). The facade refuses these before
+    resuming; a graph resumed directly (Studio, the SDK) gets the reason in the interrupt."""
+    if not isinstance(decision, dict) or decision.get("decision") not in DECISIONS:
+        return f"resume with {RESUME_PAYLOAD}; got {decision!r}"
+    if decision["decision"] == "timeout":
+        return None
+    who = str(decision.get("approver", ""))
+    if who not in request["approvers"]:
+        return f"'{who}' may not decide this approval; allowed approvers: " + ", ".join(
+            request["approvers"]
+        )
+    if who in approvals:
+        return f"'{who}' has already approved; another approver is needed"
+    return None
+
+
+DECISIONS = ("approve", "reject", "timeout")
+
+
 def _late(request: dict[str, Any], decision: dict[str, Any], now: float) -> bool:
     """Whether `decision` was made at or after the request's deadline.
 
@@ -104,9 +131,14 @@ async def human_approval(task: StepTask, runtime: Runtime[Any]) -> dict[str, Any
     flags: list[str] = []
     clock = clock_of(runtime)
     again: dict[str, Any] | None = None
+    refused: str | None = None
     while len(approvals) < request["min_approvals"]:
-        decision = again or interrupt({**request, "approvals": list(approvals.values())})
+        asked = {**request, "approvals": list(approvals.values())}
+        decision = again or interrupt({**asked, "refused": refused} if refused else asked)
         again = None
+        refused = _refusal(decision, request, approvals)
+        if refused:
+            continue  # the run keeps waiting; its interrupt now says why
         who = str(decision.get("approver", ""))
         kind = decision.get("decision")
         if kind != "timeout" and _late(request, decision, clock()):

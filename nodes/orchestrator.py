@@ -14,6 +14,7 @@ from langgraph.runtime import Runtime
 
 from nodes._compensation import compensation_plan
 from nodes._definition import fingerprint, per_workflow, workflow_from_state
+from nodes._events import emit
 from nodes._fanout import is_fanout, pending_workers
 from nodes._live import live_results, open_requests, pending_results
 from nodes._outcome import utc_iso
@@ -35,6 +36,9 @@ from state import (
 
 DISPATCH_ALL = "orchestrator_dispatch_all"
 """Config key: dispatch every ready step at once; the run's `max_concurrency` caps them."""
+
+
+_STARTED = (WorkflowStatus.RUNNING.value, WorkflowStatus.WAITING_APPROVAL.value)
 
 
 def _start(state: EnterpriseWorkflowState, config: RunnableConfig, now: float) -> dict[str, Any]:
@@ -109,7 +113,7 @@ async def orchestrator(
         "workflow_id": update.get("workflow_id", state.workflow_id),
         "run_id": update.get("run_id", state.run_id),
     }
-    if state.status is WorkflowStatus.INITIALIZING and update.get("status") == "running":
+    if state.status is WorkflowStatus.INITIALIZING and update.get("status") in _STARTED:
         hooks.on_run_started(**ids, **_optimization(state, update))
     if skipped := update.get("skipped_steps"):
         workflow = workflow_from_state(
@@ -141,6 +145,19 @@ async def orchestrator(
             ready=list(ready),
             complexity=_complexity(workflow),
         )
+        for step in workflow.steps:  # top-level approvals dispatched now (workers are not)
+            if step.step_id not in ready:
+                continue
+            sid = step.step_id
+            if step.approval is not None and step.step_type is StepType.HUMAN_APPROVAL:
+                emit(
+                    "step_waiting",
+                    **ids,
+                    step_id=sid,
+                    step_type=step.step_type.value,
+                    approvers=list(step.approval.approvers),
+                    min_approvals=step.approval.min_approvals,
+                )
     ready = update.get("current_steps") or []
     if len(ready) == 1 and _runs_inline(state, update, ready[0]):
         update = await _run_inline(state, update, ready[0], runtime)
@@ -245,6 +262,8 @@ def _schedule(
             }
     elif state.status.is_terminal or state.status is WorkflowStatus.PAUSED:
         return {}
+    elif state.status is WorkflowStatus.WAITING_APPROVAL:
+        update["status"] = WorkflowStatus.RUNNING.value  # an approval was decided
     workflow = workflow_from_state(
         state.workflow, update.get("workflow_key") or state.workflow_key or None
     )
@@ -322,7 +341,12 @@ def _schedule(
         live = {**pending_results(workflow), **live}
     if live:
         dispatch["step_results"] = {**live, **update.get("step_results", {})}
-    if state.status is not WorkflowStatus.RUNNING:
+    if decision.ready and all(
+        workflow.step(s).step_type is StepType.HUMAN_APPROVAL for s in decision.ready
+    ):
+        # nothing else runs meanwhile: the run (and Studio's view of it) waits for people
+        dispatch["status"] = WorkflowStatus.WAITING_APPROVAL.value
+    elif state.status is not WorkflowStatus.RUNNING:
         dispatch["status"] = WorkflowStatus.RUNNING.value
     return {**update, **dispatch}
 

@@ -34,6 +34,7 @@ from nodes._report import finish
 from nodes._services import clock_of, hooks_of
 from nodes._step_runner import StepEnv, call_guarded
 from nodes._task import StepTask
+from nodes._trace import step_run
 from nodes.parallel_executor import failed_outcome, meter_for, step_env
 from policies import fill_placeholders, map_outputs
 from state import MappingError, StepFailedError, StepStatus, WorkflowStep
@@ -206,11 +207,23 @@ async def react_agent(task: StepTask, runtime: Runtime[Any]) -> dict[str, Any]:
     meter = meter_for(task, env)
     try:
         agent = env.services.actions.agent(step.agent_capability or "")
-        if kind_of(agent) is AgentKind.GRAPH:
-            output = await _with_graph(step, task, env, agent, meter)
-        else:
+
+        async def work() -> Any:
+            if kind_of(agent) is AgentKind.GRAPH:
+                return await _with_graph(step, task, env, agent, meter)
             output, outcome.flags = await _with_model(step, task, env, agent, meter)
-        output = to_plain(output)
+            return output
+
+        output = to_plain(
+            await step_run(
+                workflow_id=task["workflow_id"],
+                run_id=task["run_id"],
+                step_id=step.step_id,
+                step_type=step.step_type.value,
+                inputs=task.get("inputs"),
+                work=work,
+            )
+        )
         outcome.output = output
         outcome.iterations = output["iterations"]
         outcome.attempts = 1 + int(output.get("model_retries") or 0)

@@ -7,17 +7,22 @@ Metrics (Prometheus), the optimizer and tracing are imported on first use, so
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+# first: name a user's state.py or nodes/ that shadows one of our packages
+import orchestrator._shadowing  # noqa: F401
 from nodes import RunHooks, StepContext
 from orchestrator._audit import AuditLedger, VerifyResult
 from orchestrator._audit_hooks import AuditHooks
+from orchestrator._config import OrchestratorConfig
 from orchestrator._engine import AdvancedWorkflowEngine
 from orchestrator._facade import EnterpriseWorkflowOrchestrator
 from orchestrator._graph import build_graph
 from orchestrator._loader import load_workflow, workflow_schema
 from orchestrator._logging import configure_logging, use_stdlib_logging
+from orchestrator._picture import draw_workflow, render_workflow
 from orchestrator._registry import ActionRegistry
 from orchestrator._run import RunResult
 from orchestrator.storage import DEFAULT_DB
+from state._diagram import workflow_mermaid
 
 if TYPE_CHECKING:
     from orchestrator._metrics import DatabaseCollector, MetricsCollector, serve_metrics
@@ -66,6 +71,7 @@ __all__ = [
     "MetricsCollector",
     "OptimizationRecommendation",
     "OptimizationRule",
+    "OrchestratorConfig",
     "PerformanceMetrics",
     "RunHooks",
     "RunResult",
@@ -75,8 +81,11 @@ __all__ = [
     "WorkflowOptimizer",
     "build_graph",
     "configure_logging",
+    "draw_workflow",
     "load_workflow",
+    "render_workflow",
     "serve_metrics",
     "watch_run",
+    "workflow_mermaid",
     "workflow_schema",
 ]

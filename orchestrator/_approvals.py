@@ -25,6 +25,16 @@ def choose_request(
         and (request_id is None or i.value.get("request_id") == request_id)
     ]
     allowed = [i for i in candidates if approver in i.value.get("approvers", [])]
+    undecided = [i for i in allowed if approver not in _approved_by(i.value)]
+    if allowed and not undecided:
+        request = allowed[0].value
+        left = [a for a in request["approvers"] if a not in _approved_by(request)]
+        raise InvalidInputError(
+            f"'{approver}' has already approved '{request['step_id']}' of run '{run_id}'; "
+            f"{len(_approved_by(request))} of {request['min_approvals']} approvals, waiting for "
+            f"one of: {', '.join(left)}. The run keeps waiting."
+        )
+    allowed = undecided
     if not allowed:
         who = sorted({a for i in candidates for a in i.value.get("approvers", [])})
         raise InvalidInputError(
@@ -37,6 +47,10 @@ def choose_request(
             f"'{approver}' may decide several pending approvals; name one with request_id: {ids}"
         )
     return allowed[0]
+
+
+def _approved_by(request: dict[str, Any]) -> list[str]:
+    return [str(a.get("approver")) for a in request.get("approvals", [])]
 
 
 def expired(interrupts: Sequence[Interrupt], now: float) -> list[tuple[Interrupt, float]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import json
 import os
 import sys
@@ -25,9 +26,10 @@ from orchestrator._cli_observe import add_commands, metrics_endpoint
 from orchestrator._cli_optimize import add_commands as add_optimize_commands
 from orchestrator._cli_plan import add_commands as add_plan_commands
 from orchestrator._facade import EnterpriseWorkflowOrchestrator
-from orchestrator._loader import load_workflow, workflow_schema
+from orchestrator._follow import follow_run
+from orchestrator._loader import load_workflow, unregistered_actions, workflow_schema
 from orchestrator._logging import configure_logging
-from orchestrator._mermaid import workflow_mermaid
+from orchestrator._picture import render_workflow
 from orchestrator._run import RunResult
 from orchestrator._watch import watch_run
 from orchestrator.storage import default_db
@@ -38,6 +40,7 @@ from state import (
     WorkflowDefinitionError,
     WorkflowStatus,
 )
+from state._diagram import workflow_mermaid
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_WAITING = 0, 1, 2, 3
 
@@ -117,10 +120,7 @@ def _print_run(run: RunResult, as_json: bool) -> int:
         where = f" in step '{error['step_id']}'" if error.get("step_id") else ""
         print(f"  error{where}: {error.get('error_type')}: {error.get('message')}")
     for request in run.pending_approvals:
-        print(
-            f"  waiting for approval of '{request['step_id']}' by one of "
-            f"{', '.join(request['approvers'])} (request {request['request_id']})"
-        )
+        print("  " + approval_line(request))
         print(f"    decide with: orchestrator approve {run.run_id} --as USER")
     if shown["result"] is not None:
         print(
@@ -132,6 +132,17 @@ def _print_run(run: RunResult, as_json: bool) -> int:
             f"it was interrupted; continue it with: orchestrator resume {run.run_id}"
         )
     return exit_code(run)
+
+
+def approval_line(request: dict[str, Any]) -> str:
+    """`approval of 'manager': 1 of 2 approvals, waiting for one of: ben, chloe (request ...)`."""
+    done = [a.get("approver") for a in request.get("approvals", [])]
+    left = [a for a in request["approvers"] if a not in done]
+    return (
+        f"waiting for approval of '{request['step_id']}': {len(done)} of "
+        f"{request['min_approvals']} approvals, waiting for one of: {', '.join(left)} "
+        f"(request {request['request_id']})"
+    )
 
 
 def _orchestrator(args: argparse.Namespace) -> EnterpriseWorkflowOrchestrator:
@@ -170,6 +181,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     data = parse_input(args.input)
     if args.detach:
         return asyncio.run(_with_orch(args, lambda o: o.submit(workflow, data, run_id=args.run_id)))
+    if args.follow:
+        progress = sys.stderr if args.json else sys.stdout
+        return asyncio.run(
+            _with_orch(
+                args,
+                lambda o: follow_run(o, workflow, data, run_id=args.run_id, out=progress),
+            )
+        )
     args.run_id = args.run_id or uuid.uuid4().hex  # known here, so a fault can name it
     return asyncio.run(
         _with_orch(args, lambda o: o.execute_workflow(workflow, data, run_id=args.run_id))
@@ -283,8 +302,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """`validate WORKFLOW`: check a definition (and its fixed webhook hosts)."""
+    """`validate WORKFLOW`: check a definition (and its fixed webhook hosts), and that its
+    `actions:` module registers every action it names."""
     workflow = load_workflow(args.workflow)
+    if workflow.actions:
+        problems = unregistered_actions(workflow)
+        if problems:
+            raise WorkflowDefinitionError(problems, source=args.workflow)
     count = sum(1 for _ in workflow.iter_steps())
     hosts = os.environ.get("ORCHESTRATOR_WEBHOOK_ALLOW_HOSTS")
     allowed = frozenset(h.strip().lower() for h in (hosts or "").split(",") if h.strip())
@@ -310,8 +334,12 @@ def cmd_graph(args: argparse.Namespace) -> int:
         print(
             EnterpriseWorkflowOrchestrator(checkpointer="memory").graph.get_graph().draw_mermaid()
         )
-    else:
+    elif args.format == "mermaid":
         print(workflow_mermaid(workflow), end="")
+    else:
+        out = Path(args.output or Path(args.workflow).with_suffix(f".{args.format}").name)
+        out.write_bytes(render_workflow(workflow, args.format))
+        print(f"wrote {out}")
     return EXIT_OK
 
 
@@ -335,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="orchestrator", description="Durable enterprise workflows on LangGraph."
     )
+    parser.add_argument("--version", action="version", version=f"orchestrator {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, fn: Callable[[argparse.Namespace], int], help_: str) -> Any:
@@ -350,6 +379,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--detach",
         action="store_true",
         help="queue the run for workers (`orchestrator worker`, Postgres) and exit at once",
+    )
+    p.add_argument(
+        "--follow",
+        action="store_true",
+        help="print step events as they happen (on stderr with --json)",
     )
     _metrics_port(p)
     p = add("resume", cmd_resume, "continue an interrupted run")
@@ -394,9 +428,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", required=True, help="rollback point (a step with rollback_point)")
     add("sweep", cmd_sweep, "decide approvals waiting past their deadline")
     add("validate", cmd_validate, "check a definition").add_argument("workflow")
-    p = add("graph", cmd_graph, "print a Mermaid flowchart of a workflow")
+    p = add("graph", cmd_graph, "print a Mermaid flowchart of a workflow, or draw it")
     p.add_argument("workflow")
     p.add_argument("--langgraph", action="store_true", help="draw the compiled StateGraph")
+    p.add_argument(
+        "--format",
+        choices=["mermaid", "png", "svg"],
+        default="mermaid",
+        help="mermaid text (default), or a picture drawn offline by mmdc or matplotlib",
+    )
+    p.add_argument("-o", "--output", help="picture file (default: WORKFLOW name + .png/.svg)")
     add("schema", cmd_schema, "print the JSON Schema of a workflow definition")
     add_audit_commands(add)
     add_commands(add)
@@ -404,6 +445,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_plan_commands(add, print_run=_print_run, parse_input=parse_input)
     add_db_commands(sub, common)
     return parser
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("enterprise-workflow-orchestrator")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed; pip install -e .)"
 
 
 def _metrics_port(p: argparse.ArgumentParser) -> None:
@@ -436,6 +484,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         configure_logging(json=args.log_json or None, level=args.log_level)
         code: int = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
+    except BrokenPipeError:
+        # the reader went away (`| head`): stop quietly, as Unix tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILED
     except WorkflowDefinitionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -6,7 +6,7 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -19,6 +19,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
 from nodes import (
+    STREAM_EVENTS,
     ActionInvoker,
     CompositeHooks,
     RunHooks,
@@ -32,6 +33,7 @@ from orchestrator._agent_check import check_agents
 from orchestrator._approvals import choose_request, decision, expired
 from orchestrator._audit import VerifyResult
 from orchestrator._audit_hooks import with_audit
+from orchestrator._config import OrchestratorConfig
 from orchestrator._graph import build_graph
 from orchestrator._live_steps import LiveSteps
 from orchestrator._loader import load_workflow
@@ -42,6 +44,7 @@ from orchestrator._registry import ActionRegistry
 from orchestrator._rollback import rollback_point
 from orchestrator._run import RunResult
 from orchestrator._step_cache import open_step_cache
+from orchestrator._streaming import StreamMode, StreamSink, merge_caller_config
 from orchestrator.storage import (
     Backend,
     RunStore,
@@ -66,12 +69,6 @@ if TYPE_CHECKING:
     from orchestrator._metrics import MetricsCollector
 
 
-def _allow_hosts(value: Any) -> frozenset[str]:
-    if isinstance(value, str):
-        value = value.split(",")
-    return frozenset(h.strip().lower() for h in value or () if h.strip())
-
-
 class EnterpriseWorkflowOrchestrator:
     """Runs workflows durably on a checkpointer and answers for them.
 
@@ -83,13 +80,14 @@ class EnterpriseWorkflowOrchestrator:
         run = await orch.execute_workflow(workflow, input_data={"applicant_id": "A-1"})
         ```
 
-    `config` keys: `failure_threshold` and `timeout` (circuit breakers, one per action name,
-    shared by every run of this orchestrator), `max_retries` (retries of steps whose workflow
-    sets no `max_attempts`), `webhook_allow_hosts` (hosts webhooks may call), `lease_ttl`
-    (seconds a run's lease outlives a silent owner; default 30 or `$ORCHESTRATOR_LEASE_TTL`),
+    `config` is an `OrchestratorConfig` or a mapping of its keys: `failure_threshold` and
+    `timeout` (circuit breakers, one per action name, shared by every run of this
+    orchestrator), `max_retries` (retries of steps whose workflow sets no `max_attempts`),
+    `webhook_allow_hosts` (hosts webhooks may call), `lease_ttl` (seconds a run's lease
+    outlives a silent owner; default 30 or `$ORCHESTRATOR_LEASE_TTL`),
     `limits` (`policies.Limits` fields, e.g. `{"max_input_bytes": 100_000}`),
-    `max_concurrent_workflows` (runs executing at once in this orchestrator; extra runs wait
-    for a slot, they never fail).
+    `max_concurrent_workflows` (runs executing at once; extra runs wait for a slot). An
+    unknown key raises `InvalidInputError` with the closest known key.
 
     Every call that advances a run (`execute_workflow`, `resume`, `approve`, `reject`,
     `cancel`, `rollback`, `sweep`) first takes the run's lease in the database, so exactly one
@@ -102,7 +100,7 @@ class EnterpriseWorkflowOrchestrator:
 
     def __init__(
         self,
-        config: Mapping[str, Any] | None = None,
+        config: OrchestratorConfig | Mapping[str, Any] | None = None,
         *,
         registry: ActionInvoker | None = None,
         checkpointer: str | None = None,
@@ -115,10 +113,11 @@ class EnterpriseWorkflowOrchestrator:
         metrics: MetricsCollector | None = None,
         limits: Limits | None = None,
     ) -> None:
-        self.config = dict(config or {})
+        self.config = OrchestratorConfig.of(config)
+        """The validated settings."""
         self.limits = limits or Limits.from_settings(self.config.get("limits"))
         """Size limits on inputs, webhook replies and step outputs (`config["limits"]`)."""
-        self._slots = RunSlots(run_cap(self.config))
+        self._slots = RunSlots(run_cap(self.config.model_dump()))
         if metrics is None:
             # Prometheus is imported with the first orchestrator, not with `import orchestrator`
             from orchestrator._metrics import MetricsCollector
@@ -131,21 +130,20 @@ class EnterpriseWorkflowOrchestrator:
         # when it passed one, else a ledger in the checkpointer's database)
         members, self.audit = with_audit(hooks, self.checkpointer_url)
         self._live = LiveSteps()
-        self.hooks = CompositeHooks([self.metrics, self._live, *members])
+        self.hooks = CompositeHooks([self.metrics, self._live, *members, STREAM_EVENTS])
         self.registry = registry
         self._breakers = CircuitBreakers(
-            failure_threshold=int(self.config.get("failure_threshold", 5)),
-            timeout=float(self.config.get("timeout", 30.0)),
+            failure_threshold=self.config.failure_threshold,
+            timeout=self.config.timeout,
             clock=clock,
             on_state_change=self._circuit_changed,
         )
         self._clock, self._sleep, self._rng = clock, sleep, rng
-        hosts = (
-            webhook_allow_hosts
-            if webhook_allow_hosts is not None
-            else self.config.get("webhook_allow_hosts")
-        )
-        self._allow_hosts = _allow_hosts(hosts)
+        if webhook_allow_hosts is not None:
+            self.config = OrchestratorConfig.of(
+                {**self.config.model_dump(), "webhook_allow_hosts": webhook_allow_hosts}
+            )
+        self._allow_hosts = self.config.webhook_allow_hosts
         self._http_transport = http_transport
         self.step_cache = open_step_cache(self.checkpointer_url)
         """Outputs of `cacheable: true` steps (a table in the run's SQLite file, or memory)."""
@@ -253,15 +251,18 @@ class EnterpriseWorkflowOrchestrator:
         return self._index.pending_request(run_id) if self._index is not None else None
 
     @staticmethod
-    def _config(run_id: str, workflow: AdvancedWorkflow) -> RunnableConfig:
+    def _config(
+        run_id: str, workflow: AdvancedWorkflow, caller: RunnableConfig | None = None
+    ) -> RunnableConfig:
         limit = max(1000, 10 * sum(1 for _ in workflow.iter_steps()))
         # every ready step goes out in one superstep and LangGraph caps how many run at once,
         # instead of batches of max_parallel_steps that each wait for their slowest step
-        return {
+        config: RunnableConfig = {
             "configurable": {"thread_id": run_id, DISPATCH_ALL: True},
             "recursion_limit": limit,
             "max_concurrency": workflow.max_parallel_steps,
         }
+        return merge_caller_config(config, caller)
 
     # -- runs --------------------------------------------------------------------------------
 
@@ -273,9 +274,9 @@ class EnterpriseWorkflowOrchestrator:
             workflow = load_workflow(workflow)
         elif not isinstance(workflow, AdvancedWorkflow):
             workflow = AdvancedWorkflow.from_dict(workflow)
-        retries = self.config.get("max_retries")
+        retries = self.config.max_retries
         if retries is not None and "max_attempts" not in workflow.retry_policy.model_fields_set:
-            policy = workflow.retry_policy.model_copy(update={"max_attempts": int(retries) + 1})
+            policy = workflow.retry_policy.model_copy(update={"max_attempts": retries + 1})
             workflow = workflow.model_copy(update={"retry_policy": policy})
         return workflow
 
@@ -292,14 +293,86 @@ class EnterpriseWorkflowOrchestrator:
         *,
         run_id: str | None = None,
         execution_options: Mapping[str, Any] | None = None,
+        config: RunnableConfig | None = None,
     ) -> RunResult:
         """Start a run and drive it until it finishes or waits (approval, pause).
 
         `execution_options` override the definition for this run: `timeout`,
         `max_parallel_steps`, `global_variables` (merged), and `run_id`.
+
+        `config` is a LangChain `RunnableConfig` whose `callbacks`, `tags`, `metadata`,
+        `run_name`, `recursion_limit` and `max_concurrency` apply to the run: every step runs
+        as a child run named `step:<id>` under it (see README, "Traces").
         """
-        workflow, option_run_id = apply_options(self._prepare(workflow), execution_options)
-        run_id = run_id or option_run_id
+        workflow, payload, run_id = await self._start(
+            workflow, input_data, run_id, execution_options
+        )
+        return await self._begin(run_id, workflow, payload, config)
+
+    async def astream(
+        self,
+        workflow: AdvancedWorkflow | Mapping[str, Any] | str | Path,
+        input_data: Mapping[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
+        stream_mode: StreamMode | Sequence[StreamMode] = "custom",
+        config: RunnableConfig | None = None,
+    ) -> AsyncIterator[Any]:
+        """Start a run and yield what happens as it happens, until it finishes or waits.
+
+        With the default `stream_mode="custom"` it yields step events (plain dicts:
+        `{"event": "step_started" | "step_completed" | "step_failed" | "step_waiting" | ...,
+        "step_id", "step_type", ...}`), then one `run_result` event carrying the `--json`
+        object of the run. Any other LangGraph stream mode (`"updates"`, `"values"`,
+        `"messages"` for model tokens, `"debug"`) or a list of modes is passed through; with
+        a list, items are `(mode, chunk)` pairs as in LangGraph, ending with
+        `("custom", run_result event)`.
+
+        Example:
+            ```python
+            async for event in orch.astream(workflow, {"applicant_id": "A-1"}):
+                print(event["event"], event.get("step_id"))
+            ```
+        """
+        workflow, payload, run_id = await self._start(workflow, input_data, run_id)
+        async for item in self._stream(run_id, workflow, payload, stream_mode, config):
+            yield item
+
+    async def resume_stream(
+        self,
+        run_id: str,
+        *,
+        stream_mode: StreamMode | Sequence[StreamMode] = "custom",
+        config: RunnableConfig | None = None,
+    ) -> AsyncIterator[Any]:
+        """`resume(run_id)`, yielding what happens as `astream` does."""
+        sink = StreamSink(stream_mode)
+        task = asyncio.create_task(self.resume(run_id, config=config, sink=sink))
+        async for item in sink.drain(task):
+            yield item
+
+    async def _stream(
+        self,
+        run_id: str,
+        workflow: AdvancedWorkflow,
+        payload: Any,
+        stream_mode: StreamMode | Sequence[StreamMode],
+        config: RunnableConfig | None,
+    ) -> AsyncIterator[Any]:
+        sink = StreamSink(stream_mode)
+        task = asyncio.create_task(self._begin(run_id, workflow, payload, config, sink))
+        async for item in sink.drain(task):
+            yield item
+
+    async def _start(
+        self,
+        workflow: AdvancedWorkflow | Mapping[str, Any] | str | Path,
+        input_data: Mapping[str, Any] | None,
+        run_id: str | None,
+        execution_options: Mapping[str, Any] | None = None,
+    ) -> tuple[AdvancedWorkflow, dict[str, Any], str]:
+        prepared, option_run_id = apply_options(self._prepare(workflow), execution_options)
+        workflow, run_id = prepared, run_id or option_run_id
         if input_data is not None and not isinstance(input_data, Mapping):
             raise InvalidInputError(
                 f"input_data must be a JSON object (a mapping), got {type(input_data).__name__}"
@@ -312,21 +385,33 @@ class EnterpriseWorkflowOrchestrator:
             max_bytes=self.limits.max_definition_bytes,
         )
         self.check_actions(workflow)
-        graph = await self._open()
+        await self._open()
         run_id = run_id or uuid.uuid4().hex
+        payload = {"workflow": workflow.to_data(), "context": dict(input_data or {})}
+        return workflow, payload, run_id
+
+    async def _begin(
+        self,
+        run_id: str,
+        workflow: AdvancedWorkflow,
+        payload: dict[str, Any],
+        config: RunnableConfig | None,
+        sink: StreamSink | None = None,
+    ) -> RunResult:
+        """Take the new run's lease, refuse an existing run id, and drive the run."""
+        graph = await self._open()
         async with self._owning(run_id, "run"):
             if (await graph.aget_state(self._config(run_id, workflow))).values:
                 raise RunStateError(
                     f"run '{run_id}' already exists; use resume('{run_id}') to "
                     "continue it or choose another run id"
                 )
-            payload = {"workflow": workflow.to_data(), "context": dict(input_data or {})}
             # listed at once (`orchestrator runs`), before its first checkpoint lands
             now = self._clock()
             started = datetime.fromtimestamp(now, UTC).isoformat()
             row = {"workflow_id": workflow.workflow_id, "status": "running", "started_at": started}
             await asyncio.to_thread(self.index.record, run_id, row, now)
-            return await self._drive(run_id, workflow, payload)
+            return await self._drive(run_id, workflow, payload, config, sink)
 
     def _owning(self, run_id: str, what: str) -> Any:
         """The run's lease for the body (`RunBusyError` when another owner has it)."""
@@ -387,20 +472,35 @@ class EnterpriseWorkflowOrchestrator:
         )
         return await self.execute_workflow(plan.workflow, input_data, run_id=run_id)
 
-    async def _drive(self, run_id: str, workflow: AdvancedWorkflow, payload: Any) -> RunResult:
-        """Run the graph for `run_id` from `payload` (input, None, or a resume Command).
+    async def _drive(
+        self,
+        run_id: str,
+        workflow: AdvancedWorkflow,
+        payload: Any,
+        config: RunnableConfig | None = None,
+        sink: StreamSink | None = None,
+    ) -> RunResult:
+        """Run the graph for `run_id` from `payload` (input, None, or a resume Command);
+        with a `sink`, stream chunks into it as they come.
 
         The caller holds the run's lease (`_owning`)."""
         graph = await self._open()
+        run_config = self._config(run_id, workflow, config)
+        services = self._services_for(workflow)
         async with self._slots.slot():  # max_concurrent_workflows: wait for a free slot
             # "sync": a superstep's checkpoint is on disk before the next superstep starts,
             # so a crash never loses a step that finished (LangGraph's default is "async")
-            await graph.ainvoke(
-                payload,
-                self._config(run_id, workflow),
-                context=self._services_for(workflow),
-                durability="sync",
-            )
+            if sink is None:
+                await graph.ainvoke(payload, run_config, context=services, durability="sync")
+            else:
+                async for chunk in graph.astream(
+                    payload,
+                    run_config,
+                    context=services,
+                    durability="sync",
+                    stream_mode=sink.modes,
+                ):
+                    sink.put(chunk)
         run = await self.status(run_id)
         if run.status is WorkflowStatus.PAUSED and (await self._rollback_due(run_id)):
             run = await self._restore(run_id, workflow)
@@ -494,8 +594,12 @@ class EnterpriseWorkflowOrchestrator:
         )
         return run
 
-    async def resume(self, run_id: str) -> RunResult:
-        """Continue a paused or interrupted (crashed) run; finished steps do not run again."""
+    async def resume(
+        self, run_id: str, *, config: RunnableConfig | None = None, sink: StreamSink | None = None
+    ) -> RunResult:
+        """Continue a paused or interrupted (crashed) run; finished steps do not run again.
+
+        `config` passes callbacks, tags and metadata as in `execute_workflow`."""
         _, current, _ = await self._snapshot(run_id)  # RunNotFoundError before any lease
         if await self._queued(run_id):
             if current.status.is_terminal:
@@ -518,7 +622,7 @@ class EnterpriseWorkflowOrchestrator:
                     {"status": WorkflowStatus.RUNNING.value, "control": None},
                     as_node="error_recovery",
                 )
-            return await self._drive(run_id, workflow, None)
+            return await self._drive(run_id, workflow, None, config, sink)
 
     async def pause(self, run_id: str) -> RunResult:
         """Stop a run at its next step boundary (status `paused`); `resume` continues it."""

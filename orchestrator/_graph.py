@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -21,7 +21,7 @@ from nodes import (
     parallel_executor,
     react_agent,
 )
-from state import EnterpriseWorkflowState
+from state import EnterpriseWorkflowState, WorkflowFailedError, WorkflowStatus
 
 GRAPH_NAME = "enterprise_workflow"
 
@@ -34,6 +34,10 @@ def _node(fn: Callable[..., Any]) -> Any:
 
 def build_graph(
     checkpointer: BaseCheckpointSaver[Any] | None = None,
+    *,
+    input_schema: type[Any] | None = None,
+    output_schema: type[Any] | None = None,
+    fail_runs: bool = False,
 ) -> CompiledStateGraph[EnterpriseWorkflowState, Any, Any, Any]:
     """Compile the enterprise graph; its input is `{"workflow": ..., "context": ...}`.
 
@@ -42,8 +46,14 @@ def build_graph(
              | react_agent | human_approval (one Send per step) -> orchestrator
              orchestrator -> error_recovery -> orchestrator | END;  orchestrator -> END
     ```
+
+    `input_schema`/`output_schema` narrow what callers send and get back (the Studio entry);
+    with `fail_runs` a failed or timed-out workflow ends in `workflow_failed`, which raises
+    `WorkflowFailedError` so the LangGraph run itself fails (its state is kept).
     """
-    builder = StateGraph(EnterpriseWorkflowState)
+    builder = StateGraph(
+        EnterpriseWorkflowState, input_schema=input_schema, output_schema=output_schema
+    )
     builder.add_node("orchestrator", _node(orchestrator))
     builder.add_node("parallel_executor", _node(parallel_executor), input_schema=StepTask)
     builder.add_node("conditional_router", _node(conditional_router), input_schema=StepTask)
@@ -51,14 +61,39 @@ def build_graph(
     builder.add_node("human_approval", _node(human_approval), input_schema=StepTask)
     builder.add_node("error_recovery", _node(error_recovery))
     builder.add_edge(START, "orchestrator")
+    route, recover, ends = determine_execution_path, after_recovery, [END]
+    if fail_runs:
+        builder.add_node("workflow_failed", _node(workflow_failed))
+        route, recover = _failing(determine_execution_path), _failing(after_recovery)
+        ends = [END, "workflow_failed"]
     builder.add_conditional_edges(
-        "orchestrator",
-        determine_execution_path,
-        [*EXECUTOR_NODES, "orchestrator", "error_recovery", END],
+        "orchestrator", route, [*EXECUTOR_NODES, "orchestrator", "error_recovery", *ends]
     )
     for node in EXECUTOR_NODES:
         builder.add_edge(node, "orchestrator")
     builder.add_conditional_edges(
-        "error_recovery", after_recovery, ["orchestrator", "error_recovery", END]
+        "error_recovery", recover, ["orchestrator", "error_recovery", *ends]
     )
     return builder.compile(checkpointer=checkpointer, name=GRAPH_NAME)
+
+
+_FAILED = (WorkflowStatus.FAILED, WorkflowStatus.TIMED_OUT)
+
+
+def _failing(route: Callable[[EnterpriseWorkflowState], Awaitable[Any]]) -> Any:
+    async def routed(state: EnterpriseWorkflowState) -> Any:
+        target = await route(state)
+        return "workflow_failed" if target == END and state.status in _FAILED else target
+
+    routed.__name__ = route.__name__
+    return routed
+
+
+async def workflow_failed(state: EnterpriseWorkflowState) -> dict[str, Any]:
+    """Fail the LangGraph run of a workflow that failed (Studio shows the run as an error)."""
+    error = state.error or {}
+    where = f" in step '{error['step_id']}'" if error.get("step_id") else ""
+    raise WorkflowFailedError(
+        f"workflow '{state.workflow_id}' {state.status.value}{where}: "
+        f"{error.get('error_type', 'error')}: {error.get('message', 'see step_results')}"
+    )

@@ -9,14 +9,22 @@ last-wins. The limits are `policies.Limits` fields.
 
 from __future__ import annotations
 
+import difflib
 import json
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from nodes import load_actions_module
 from policies import Limits, nesting_depth
-from state import AdvancedWorkflow, DefinitionProblem, WorkflowDefinitionError
+from state import (
+    ActionNotFoundError,
+    AdvancedWorkflow,
+    DefinitionProblem,
+    StepType,
+    WorkflowDefinitionError,
+)
 
 __all__ = ["load_workflow", "parse_definition", "workflow_schema"]
 
@@ -178,3 +186,41 @@ def load_workflow(path: str | Path, *, limits: Limits | None = None) -> Advanced
 def workflow_schema() -> dict[str, Any]:
     """The JSON Schema of a workflow definition (YAML field names)."""
     return AdvancedWorkflow.model_json_schema(by_alias=True, mode="validation")
+
+
+def unregistered_actions(workflow: AdvancedWorkflow) -> list[DefinitionProblem]:
+    """Every action, agent or tool the workflow names that its `actions:` module does not
+    register, with the closest registered name; an unimportable module is one problem."""
+    try:
+        registry = load_actions_module(workflow.actions or "")
+    except ActionNotFoundError as exc:
+        return [DefinitionProblem("actions", str(exc))]
+    names = sorted(getattr(registry, "names", []))
+    problems = []
+    for step in workflow.iter_steps():
+        wanted: list[tuple[str, str]] = []
+        if step.step_type in (StepType.SEQUENTIAL, StepType.WORKER, StepType.ORCHESTRATOR):
+            field = "action" if step.action else "agent_capability"
+            wanted.append((field, step.action or step.agent_capability or ""))
+        wanted.extend(("tools", tool) for tool in step.tools if not _has_tool(registry, tool))
+        for field, name in wanted:
+            if field != "tools" and registry.has_action(name):
+                continue
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            problems.append(
+                DefinitionProblem(
+                    f"step '{step.step_id}'.{field}",
+                    f"'{name}' is not registered in {workflow.actions}{hint}; register it "
+                    "on that module's `registry` or fix the name",
+                )
+            )
+    return problems
+
+
+def _has_tool(registry: Any, name: str) -> bool:
+    try:
+        registry.tool(name)
+    except ActionNotFoundError:
+        return False
+    return True

@@ -8,7 +8,8 @@ from typing import Any
 from langgraph.types import StateSnapshot
 
 from policies import redact
-from state import RunId, WorkflowStatus
+from state import AdvancedWorkflow, RunId, WorkflowStatus
+from state._diagram import mermaid_block, workflow_mermaid
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,43 @@ class RunResult:
     """`{error_type: count}` over every failed attempt (retried ones included)."""
     approval_requests: dict[str, Any] = field(default_factory=dict)
     """`{request_id: ApprovalRequest data}` of the approvals asked for so far."""
+    definition: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    """The workflow definition the run executes (plain data)."""
+
+    @property
+    def statuses(self) -> dict[str, str]:
+        """`{step_id: status}` of every step that ran, was skipped or waits for approval."""
+        found = {sid: str(r.get("status")) for sid, r in self.step_results.items()}
+        for request in self.pending_approvals:
+            found[request["step_id"]] = "waiting"
+        return found
+
+    def workflow(self) -> AdvancedWorkflow | None:
+        """The definition as an `AdvancedWorkflow` (None when the run has none recorded)."""
+        return AdvancedWorkflow.from_dict(self.definition) if self.definition else None
+
+    def _repr_markdown_(self) -> str:
+        """Jupyter shows a run as a table of its steps and its diagram coloured by status."""
+        lines = [f"**run `{self.run_id}`** ({self.workflow_id}): **{self.status.value}**", ""]
+        if self.error:
+            lines += [f"error: `{self.error.get('error_type')}`: {self.error.get('message')}", ""]
+        lines += ["| step | status | attempts | seconds |", "|---|---|---|---|"]
+        for sid, status in self.statuses.items():
+            result = self.step_results.get(sid, {})
+            seconds = result.get("duration_seconds")
+            took = f"{seconds:.3f}" if isinstance(seconds, int | float) else ""
+            lines.append(f"| {sid} | {status} | {result.get('attempts', '')} | {took} |")
+        for request in self.pending_approvals:
+            done = [a.get("approver") for a in request.get("approvals", [])]
+            left = [a for a in request["approvers"] if a not in done]
+            lines.append(
+                f"\nwaiting for approval of `{request['step_id']}`: {len(done)} of "
+                f"{request['min_approvals']} approvals, waiting for one of: {', '.join(left)}"
+            )
+        workflow = self.workflow()
+        if workflow is not None:
+            lines += ["", mermaid_block(workflow_mermaid(workflow, self.statuses))]
+        return "\n".join(lines)
 
     @classmethod
     def from_snapshot(cls, run_id: str, snapshot: StateSnapshot) -> RunResult:
@@ -63,6 +101,8 @@ class RunResult:
                 for task in snapshot.tasks
             )
             status = WorkflowStatus.WAITING_APPROVAL if interrupted else WorkflowStatus.RUNNING
+        elif status is WorkflowStatus.WAITING_APPROVAL and not pending:
+            status = WorkflowStatus.RUNNING  # the approval step has not asked yet (or crashed)
         return cls(
             run_id=RunId(run_id),
             workflow_id=str(values.get("workflow_id", "")),
@@ -81,6 +121,7 @@ class RunResult:
             compliance_flags=list(values.get("compliance_flags", [])),
             error_counts=dict(values.get("error_counts", {})),
             approval_requests=dict(values.get("approval_requests", {})),
+            definition=values.get("workflow") or None,
         )
 
     def to_json(self) -> dict[str, Any]:

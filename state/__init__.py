@@ -13,6 +13,7 @@ from state._errors import (
     ModelProviderError,
     OrchestratorError,
     PlanError,
+    RendererNotFoundError,
     RunBusyError,
     RunNotFoundError,
     RunStateError,
@@ -23,6 +24,7 @@ from state._errors import (
     WebhookError,
     WebhookNotAllowedError,
     WorkflowDefinitionError,
+    WorkflowFailedError,
     WorkflowTimeoutError,
 )
 from state._expression_syntax import ALLOWED_FUNCTIONS, NAMESPACE_ROOTS, check_expression
@@ -52,6 +54,7 @@ __all__ = [
     "OptimizedFrom",
     "OrchestratorError",
     "PlanError",
+    "RendererNotFoundError",
     "RetryPolicy",
     "RouterConfig",
     "RunBusyError",
@@ -71,6 +74,7 @@ __all__ = [
     "WebhookError",
     "WebhookNotAllowedError",
     "WorkflowDefinitionError",
+    "WorkflowFailedError",
     "WorkflowStatus",
     "WorkflowStep",
     "WorkflowTimeoutError",

@@ -55,6 +55,14 @@ class ActionNotFoundError(OrchestratorError, LookupError):
     """A step names an action that no registry provides."""
 
 
+class WorkflowFailedError(OrchestratorError, RuntimeError):
+    """A workflow run failed (raised only where the caller asked for it, e.g. Studio)."""
+
+
+class RendererNotFoundError(OrchestratorError, RuntimeError):
+    """No program or library that draws pictures (PNG, SVG) is installed."""
+
+
 class RunNotFoundError(OrchestratorError, LookupError):
     """No run with this id exists in the checkpointer."""
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from state._diagram import mermaid_block, workflow_mermaid
 from state._enums import StepId
 from state._errors import DefinitionProblem, WorkflowDefinitionError
 from state._retry_policy import RetryPolicy
@@ -179,6 +180,12 @@ class AdvancedWorkflow(BaseModel):
     @cached_property
     def _index(self) -> dict[str, WorkflowStep]:
         return {step.step_id: step for step in self.iter_steps()}
+
+    def _repr_markdown_(self) -> str:
+        """Jupyter shows a workflow as its diagram (a Mermaid block) and a one-line summary."""
+        count = sum(1 for _ in self.iter_steps())
+        head = f"**{self.name}** (`{self.workflow_id}` v{self.version}, {count} steps)\n\n"
+        return head + mermaid_block(workflow_mermaid(self))
 
     def iter_steps(self) -> Iterator[WorkflowStep]:
         """Every step, nested ones included, depth first."""

@@ -110,7 +110,7 @@ async def test_not_allowed_approver_is_refused_and_run_keeps_waiting(make_orch: 
 
 
 async def test_two_of_three_needs_two_distinct_approvers(make_orch: Any) -> None:
-    """min_approvals 2: the same person twice counts once; a second person completes it."""
+    """min_approvals 2: the same person twice is refused; a second person completes it."""
     orch = make_orch(_registry([]))
     wf = _workflow({"approvers": ["dana", "lee", "kim"], "min_approvals": 2})
     run = await orch.execute_workflow(wf, {"amount": 5})
@@ -118,8 +118,11 @@ async def test_two_of_three_needs_two_distinct_approvers(make_orch: Any) -> None
     assert run.status is WorkflowStatus.WAITING_APPROVAL
     assert run.pending_approval is not None
     assert [a["approver"] for a in run.pending_approval["approvals"]] == ["dana"]
-    run = await orch.approve(run.run_id, approver="dana")
-    assert run.status is WorkflowStatus.WAITING_APPROVAL
+    with pytest.raises(
+        InvalidInputError, match=r"'dana' has already approved.*1 of 2 approvals.*: lee, kim"
+    ):
+        await orch.approve(run.run_id, approver="dana")
+    assert (await orch.status(run.run_id)).status is WorkflowStatus.WAITING_APPROVAL
     run = await orch.approve(run.run_id, approver="kim")
     assert run.status is WorkflowStatus.COMPLETED
 

@@ -1,10 +1,19 @@
-"""Mermaid flowcharts of a workflow's steps (the StateGraph itself draws with LangGraph)."""
+"""Mermaid flowcharts of a workflow's steps, optionally coloured by a run's step statuses.
+
+(The StateGraph itself draws with LangGraph: `orch.graph.get_graph().draw_mermaid()`.)
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from state import AdvancedWorkflow, StepType, WorkflowStep
+from state._enums import StepType
+from state._step import WorkflowStep
+
+if TYPE_CHECKING:
+    from state._workflow import AdvancedWorkflow
 
 _SHAPES = {
     StepType.CONDITIONAL: ("{", "}"),
@@ -13,6 +22,16 @@ _SHAPES = {
     StepType.REACT: ("([", "])"),
     StepType.LOOP: ("[[", "]]"),
 }
+
+STATUS_COLOURS = {
+    "completed": "#c8e6c9",
+    "failed": "#ffcdd2",
+    "skipped": "#eeeeee",
+    "waiting": "#fff9c4",
+    "running": "#bbdefb",
+    "pending": "#ffffff",
+}
+"""Fill colour of a step per status in a coloured diagram."""
 
 
 def _node_id(step_id: str) -> str:
@@ -29,8 +48,12 @@ def _node(step: WorkflowStep) -> str:
     return f"{_node_id(step.step_id)}{left}{_label(step)}{right}"
 
 
-def workflow_mermaid(workflow: AdvancedWorkflow) -> str:
-    """A Mermaid flowchart: steps, dependencies, routing rules and container children."""
+def workflow_mermaid(workflow: AdvancedWorkflow, statuses: Mapping[str, str] | None = None) -> str:
+    """A Mermaid flowchart: steps, dependencies, routing rules and container children.
+
+    With `statuses` (`{step_id: "completed" | "failed" | "skipped" | "waiting" | ...}`, as a
+    run reports them) each step is filled with its status colour.
+    """
     lines = ["flowchart TD", f"  %% {workflow.name} ({workflow.workflow_id} v{workflow.version})"]
     for step in workflow.steps:
         if step.children:
@@ -57,4 +80,16 @@ def workflow_mermaid(workflow: AdvancedWorkflow) -> str:
             label = (rule.if_ or "else").replace('"', "'").replace("|", "/")
             for target in rule.targets:
                 lines.append(f'  {_node_id(step.step_id)} -->|"{label}"| {_node_id(target)}')
+    if statuses:
+        used = sorted({s for s in statuses.values() if s in STATUS_COLOURS})
+        for status in used:
+            lines.append(f"  classDef {status} fill:{STATUS_COLOURS[status]},stroke:#555")
+        for status in used:
+            ids = ",".join(_node_id(sid) for sid, s in statuses.items() if s == status)
+            lines.append(f"  class {ids} {status}")
     return "\n".join(lines) + "\n"
+
+
+def mermaid_block(text: str) -> str:
+    """Mermaid source as a fenced block, which Jupyter and code hosts draw as a diagram."""
+    return f"```mermaid\n{text}```\n"
