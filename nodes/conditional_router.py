@@ -27,6 +27,7 @@ from nodes._outcome import StepOutcome
 from nodes._report import finish
 from nodes._services import clock_of, hooks_of, step_logger
 from nodes._task import StepTask
+from nodes._trace import step_run
 from nodes.parallel_executor import meter_for, step_env
 from policies import evaluate_condition, fill_placeholders
 from state import StepStatus, WorkflowStep
@@ -88,7 +89,21 @@ async def _ask_model(
 
 
 async def conditional_router(task: StepTask, runtime: Runtime[Any]) -> dict[str, Any]:
-    """Evaluate the rules (or ask the routing model) and skip the branches not taken."""
+    """Evaluate the rules (or ask the routing model) and skip the branches not taken; the
+    decision runs as the traced child run `step:<id>` (a routing model's call nests in it)."""
+    step = task["step"]
+    return await step_run(
+        workflow_id=task["workflow_id"],
+        run_id=task["run_id"],
+        step_id=task["step_id"],
+        step_type=str(step.get("step_type", "conditional")),
+        inputs=task.get("inputs"),
+        work=lambda: _route(task, runtime),
+        output=lambda update: update.get("step_results", {}).get(task["step_id"]),
+    )
+
+
+async def _route(task: StepTask, runtime: Runtime[Any]) -> dict[str, Any]:
     clock = clock_of(runtime)
     step = step_from_data(task["step"])
     outcome = StepOutcome(step.step_id, StepStatus.COMPLETED, started=clock(), attempts=1)

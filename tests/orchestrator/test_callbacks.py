@@ -187,6 +187,13 @@ WORKFLOW = AdvancedWorkflow.from_dict(
                 "tools": ["lookup"],
                 "input_mapping": {"question": "'where is order 7?'"},
             },
+            {
+                "step_id": "route",
+                "step_type": "conditional",
+                "dependencies": ["ask"],
+                "conditions": [{"if": "context.n > 0", "then": ["done"]}, {"else": []}],
+            },
+            {"step_id": "done", "action": "fetch", "input_mapping": {"n": "context.n"}},
         ],
     }
 )
@@ -214,6 +221,7 @@ def test_every_step_is_a_child_run_named_after_it(traced: Recorder) -> None:
         ("double", "worker"),
         ("shout", "worker"),
         ("ask", "react"),
+        ("route", "conditional"),
     ]:
         run = traced.named(f"step:{sid}")
         assert {"workflow:traced", f"step:{sid}", f"step_type:{kind}", "mine"} <= set(run["tags"])
