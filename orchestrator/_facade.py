@@ -525,12 +525,14 @@ class EnterpriseWorkflowOrchestrator:
             )
         graph = await self._open()
         snapshot = await graph.aget_state({"configurable": {"thread_id": run_id}})
-        if not snapshot.values:
+        values = snapshot.values or {}
+        if not values or not (values.get("workflow") or {}).get("steps"):
+            # nothing yet, or only the first checkpoint of a run another process is starting
+            # (its definition not written yet): not a run to read until it has one
             raise RunNotFoundError(
                 f"no run '{run_id}' in {safe_url(self.checkpointer_url)}; check the id, or pass "
                 "the database it ran on with --db / checkpointer="
             )
-        values = snapshot.values
         workflow = workflow_from_state(values["workflow"], values.get("workflow_key") or None)
         return snapshot, RunResult.from_snapshot(run_id, snapshot), workflow
 
