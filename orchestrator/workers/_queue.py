@@ -95,11 +95,18 @@ class RunQueue:
         job_id: int = await task.defer_async(run_id=run_id, op=op, args=args)
         return job_id
 
-    async def defer_once(self, run_id: str, op: str, key: str, **kw: Any) -> int | None:
-        """Like `defer`, but at most one unfinished job per `key` (None: one is queued)."""
+    async def defer_once(
+        self, run_id: str, op: str, key: str, *, lock: bool = True, **kw: Any
+    ) -> int | None:
+        """Like `defer`, but at most one unfinished job per `key` (None: one is queued).
+
+        `lock=False` for a job deferred far ahead (an approval deadline): a procrastinate
+        lock makes every later job of the run wait for it; the run's lease still guards it."""
         from procrastinate.exceptions import AlreadyEnqueued
 
-        options: dict[str, Any] = {"lock": run_id, "queue": QUEUE, "queueing_lock": key}
+        options: dict[str, Any] = {"queue": QUEUE, "queueing_lock": key}
+        if lock:
+            options["lock"] = run_id
         if kw.get("at") is not None:
             options["schedule_at"] = datetime.fromtimestamp(kw.pop("at"), UTC)
         kw.pop("at", None)

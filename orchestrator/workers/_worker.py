@@ -138,7 +138,7 @@ class Worker:
                 if deadline:
                     at = _epoch(deadline)
                     key = f"deadline:{run_id}:{request['request_id']}:{at}"
-                    await queue.defer_once(run_id, "deadline", key, at=at)
+                    await queue.defer_once(run_id, "deadline", key, lock=False, at=at)
 
     async def recover(self) -> None:
         """Re-queue runs whose owner died: stalled jobs, and unfinished runs without a live
