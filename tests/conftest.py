@@ -141,6 +141,29 @@ async def make_orch(
         await orch.aclose()
 
 
+# Loan applications of the loan-approval example (its README's inputs), shared by the tests
+# that run the example through the CLI.
+ADA = {
+    "application_id": "L-1001",
+    "applicant_id": "A-100",
+    "name": "Ada Lovelace",
+    "email": "ada@example.com",
+    "account": "GB33BUKB20201555555555",
+    "amount": 25000,
+    "term_months": 36,
+}
+SMALL = {**ADA, "application_id": "L-1005", "amount": 6000, "term_months": 12}
+GRACE = {
+    "application_id": "L-1002",
+    "applicant_id": "A-200",
+    "name": "Grace Hopper",
+    "email": "grace@example.com",
+    "account": "GB94BARC10201530093459",
+    "amount": 8000,
+    "term_months": 24,
+}
+
+
 POSTGRES_ENV = "ORCHESTRATOR_TEST_POSTGRES"
 """A Postgres server URL for tests (`.ci/run` sets it); each test gets a database of its own."""
 

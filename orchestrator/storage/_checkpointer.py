@@ -15,10 +15,10 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from orchestrator.storage._sql import connection_error
 from orchestrator.storage._url import (
-    POSTGRES_EXTRA,
     Backend,
     backend_of,
     connect_timeout,
+    postgres_missing,
     safe_url,
     scrub,
     sqlite_path,
@@ -78,10 +78,7 @@ async def _open_postgres(url: str, stack: AsyncExitStack) -> BaseCheckpointSaver
         from psycopg import AsyncConnection
         from psycopg.rows import dict_row
     except ImportError:
-        raise CheckpointerError(
-            f"{safe_url(url)} is a Postgres database, and the Postgres packages are not "
-            f"installed; run `{POSTGRES_EXTRA}`"
-        ) from None
+        raise postgres_missing(url) from None
     timeout = connect_timeout()
     try:
         conn: Any = await asyncio.wait_for(

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from orchestrator.storage._url import POSTGRES_EXTRA, connect_timeout, safe_url, scrub
+from orchestrator.storage._url import connect_timeout, postgres_missing, safe_url, scrub
 from state import CheckpointerError
 
 Row = tuple[Any, ...]
@@ -160,10 +160,7 @@ class PostgresDb(SqlDb):
             import psycopg
             from psycopg_pool import ConnectionPool
         except ImportError:
-            raise CheckpointerError(
-                f"{safe_url(url)} is a Postgres database, and the Postgres packages are not "
-                f"installed; run `{POSTGRES_EXTRA}`"
-            ) from None
+            raise postgres_missing(url) from None
         timeout = connect_timeout()
         try:  # once, directly: a wrong address or password fails now with the server's reason
             psycopg.connect(url, connect_timeout=int(timeout), autocommit=True).close()

@@ -20,6 +20,14 @@ POSTGRES_EXTRA = "pip install -e '.[postgres]'"
 """What brings the Postgres packages (langgraph-checkpoint-postgres, psycopg, psycopg-pool)."""
 
 
+def postgres_missing(url: str) -> CheckpointerError:
+    """The error for a Postgres URL when the Postgres packages are not installed."""
+    return CheckpointerError(
+        f"{safe_url(url)} is a Postgres database, and the Postgres packages are not "
+        f"installed; run `{POSTGRES_EXTRA}`"
+    )
+
+
 class Backend(StrEnum):
     """Where a run database lives."""
 

@@ -16,29 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Cli
+from conftest import ADA, GRACE, SMALL, Cli
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOW = "examples/loan_approval/workflow.yaml"
-ADA = {
-    "application_id": "L-1001",
-    "applicant_id": "A-100",
-    "name": "Ada Lovelace",
-    "email": "ada@example.com",
-    "account": "GB33BUKB20201555555555",
-    "amount": 25000,
-    "term_months": 36,
-}
-SMALL = {**ADA, "application_id": "L-1005", "amount": 6000, "term_months": 12}
-GRACE = {
-    "application_id": "L-1002",
-    "applicant_id": "A-200",
-    "name": "Grace Hopper",
-    "email": "grace@example.com",
-    "account": "GB94BARC10201530093459",
-    "amount": 8000,
-    "term_months": 24,
-}
 
 
 @dataclass(frozen=True)

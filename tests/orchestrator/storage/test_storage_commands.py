@@ -13,27 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import ADA, GRACE, SMALL
 from scene import WAIT, Scene
 
 REPO = Path(__file__).resolve().parents[3]
-ADA = {
-    "application_id": "L-1001",
-    "applicant_id": "A-100",
-    "name": "Ada Lovelace",
-    "email": "ada@example.com",
-    "account": "GB33BUKB20201555555555",
-    "amount": 25000,
-    "term_months": 36,
-}
-SMALL = {**ADA, "application_id": "L-1005", "amount": 6000, "term_months": 12}
-GRACE = {
-    **ADA,
-    "application_id": "L-1002",
-    "applicant_id": "A-200",
-    "name": "Grace Hopper",
-    "amount": 8000,
-    "term_months": 24,
-}
 LOAN = "examples/loan_approval/workflow.yaml"
 
 pytestmark = pytest.mark.timeout(600)  # a dozen CLI processes per test on a loaded machine
