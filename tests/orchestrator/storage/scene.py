@@ -64,6 +64,7 @@ RACER = """
 import os, sys, time
 from orchestrator._cli import main
 go = sys.argv[1]
+open(f"{go}.{os.getpid()}.ready", "w").close()  # imported: ready to go
 while not os.path.exists(go):
     time.sleep(0.002)
 sys.exit(main(sys.argv[2:]))
@@ -196,8 +197,11 @@ class Scene:
             )
             for cmd in commands
         ]
-        time.sleep(2.0)  # every racer has imported the project and waits for `go`
-        go.write_text("", encoding="utf-8")
+        deadline = time.monotonic() + WAIT
+        while len(list(self.root.glob(f"{go.name}.*.ready"))) < len(procs):
+            assert time.monotonic() < deadline, "racers never got ready"
+            time.sleep(0.01)
+        go.write_text("", encoding="utf-8")  # every racer has imported the project: release
         results = []
         for proc in procs:
             out, err = proc.communicate(timeout=WAIT)

@@ -251,3 +251,30 @@ def test_db_upgrade_creates_then_reports_up_to_date(any_db: str, tmp_path: Path)
     assert [m["version"] for m in before["applied"]] == list(range(1, before["version"] + 1))
     assert after["applied"] == []
     assert after["previous_version"] == after["version"]
+
+
+def test_a_server_that_never_answers_times_out_clearly(tmp_path: Path) -> None:
+    """A Postgres URL whose server accepts and never answers fails within the connect timeout,
+    with a one-line message naming the wait and how to lengthen it (exit 2)."""
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        url = f"postgresql://app:s3cret@127.0.0.1:{port}/runs"
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "orchestrator", "status", "x", "--db", url],
+            env={**os.environ, "ORCHESTRATOR_DB_CONNECT_TIMEOUT": "1"},
+            capture_output=True,
+            text=True,
+            timeout=WAIT,
+            check=False,
+        )
+        elapsed = time.monotonic() - started
+    assert done.returncode == 2, done.stderr
+    assert "no answer within 1s" in done.stderr
+    assert "ORCHESTRATOR_DB_CONNECT_TIMEOUT" in done.stderr
+    assert "s3cret" not in done.stderr
+    assert elapsed < 30

@@ -109,10 +109,10 @@ class Site:
         }
         self.workers: list[subprocess.Popen[str]] = []
 
-    def worker(self, concurrency: int = 4) -> subprocess.Popen[str]:
+    def worker(self, concurrency: int = 4, *extra: str) -> subprocess.Popen[str]:
         proc = subprocess.Popen(
             [sys.executable, "-m", "orchestrator", "worker", "--db", self.db,
-             "--concurrency", str(concurrency), "--grace", "20"],
+             "--concurrency", str(concurrency), "--grace", "20", *extra],
             cwd=self.root, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True,
         )  # fmt: skip
@@ -293,3 +293,26 @@ def test_detach_on_sqlite_names_the_fix(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 2
     assert "need a Postgres run database" in done.stderr
+
+
+def test_a_worker_serves_its_metrics(site: Site) -> None:
+    """`--metrics-port` serves finished jobs by operation and the queue's depth and states."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    site.worker(1, "--metrics-port", str(port))
+    (run_id,) = asyncio.run(_submit_many(site, "fan.yaml", 1))
+    assert asyncio.run(_wait_all(site, [run_id])) == [WorkflowStatus.COMPLETED]
+    deadline = time.monotonic() + 60
+    while True:  # the queue gauges are refreshed by the periodic job (every 5 s)
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+        if 'orchestrator_queue_jobs{state="succeeded"}' in text or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert 'orchestrator_worker_jobs_total{op="start",outcome="done"} 1.0' in text
+    assert "orchestrator_queue_depth 0.0" in text
+    assert 'orchestrator_queue_jobs{state="succeeded"}' in text
+    assert 'orchestrator_runs_finished_total{status="completed",workflow="fan"} 1.0' in text
