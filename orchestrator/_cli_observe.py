@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -52,12 +53,16 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     if args.once:
         print(generate_latest(registry).decode(), end="")
         return EXIT_OK
+    stop = threading.Event()
+    # SIGINT and SIGTERM stop the server even when the parent ignored SIGINT (a shell's
+    # background job inherits SIG_IGN, and Python then never raises KeyboardInterrupt)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     server = serve_metrics(registry, args.port, args.addr)
     print(f"serving http://{args.addr}:{server.server_port}/metrics (Ctrl-C stops)", flush=True)
     try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
+        while not stop.wait(0.5):
+            pass
     finally:
         server.shutdown()
         server.server_close()
