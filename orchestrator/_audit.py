@@ -183,6 +183,9 @@ class AuditLedger:
         checkpointer's commit); use `asyncio.to_thread(ledger.flush)`.
         """
         with self._drained:
+            if self._pending:
+                # entries deferred to a commit that never came (a run cancelled mid-superstep)
+                self._start_writer()
             return self._drained.wait_for(lambda: not self._pending, timeout)
 
     def close(self) -> None:
