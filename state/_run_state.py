@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 from langgraph.channels import DeltaChannel
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
 from state._enums import StepStatus, WorkflowStatus
 
@@ -26,15 +26,30 @@ def merge_dicts(current: dict[str, Any] | None, writes: Sequence[dict[str, Any]]
 
 
 def append_unique(current: list[str] | None, writes: Sequence[list[str]]) -> list[str]:
-    """Reducer: append ids not yet present, keeping first-seen order."""
-    merged = list(current or [])
-    seen = set(merged)
-    for write in writes:
-        for item in write:
+    """Reducer: append ids not yet present, keeping first-seen order.
+
+    A step appends one or two ids to a list as long as the run: those are looked up in the
+    list itself (a scan in C), so no set of every id is built per write.
+    """
+    base = current or []
+    new = [item for write in writes for item in write]
+    if len(new) > _SCAN_AT_MOST:
+        seen = set(base)
+        added: list[str] = []
+        for item in new:
             if item not in seen:
                 seen.add(item)
-                merged.append(item)
-    return merged
+                added.append(item)
+    else:
+        added = []
+        for item in new:
+            if item not in added and item not in base:
+                added.append(item)
+    return [*base, *added]
+
+
+_SCAN_AT_MOST = 4
+"""Writes of up to this many ids scan the list; larger ones build a set once."""
 
 
 def _merge_two(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
@@ -71,14 +86,22 @@ _SNAPSHOT_EVERY = 1000
 """A growing field stores a full snapshot once per this many writes; in between, checkpoints
 hold only each superstep's writes (a cold load replays at most this many)."""
 
+# `SkipValidation`: LangGraph builds the state model from the channel values on every node
+# call; validating (and so copying) fields that grow with the run made each step cost more
+# than the one before. The reducers alone write these channels, so their values are
+# already well-formed; the JSON Schema still shows the declared types.
 GrowingDict = Annotated[
-    dict[str, Any], DeltaChannel(merge_dicts, dict, snapshot_frequency=_SNAPSHOT_EVERY)
+    dict[str, Any],
+    SkipValidation,
+    DeltaChannel(merge_dicts, dict, snapshot_frequency=_SNAPSHOT_EVERY),
 ]
-WrittenOnce = Annotated[dict[str, Any], DeltaChannel(last_write, dict)]
+WrittenOnce = Annotated[dict[str, Any], SkipValidation, DeltaChannel(last_write, dict)]
 """Large values written once per run (the definition, the input): kept out of every
 checkpoint blob and rebuilt from the write that set them."""
 GrowingIds = Annotated[
-    list[str], DeltaChannel(append_unique, list, snapshot_frequency=_SNAPSHOT_EVERY)
+    list[str],
+    SkipValidation,
+    DeltaChannel(append_unique, list, snapshot_frequency=_SNAPSHOT_EVERY),
 ]
 
 
