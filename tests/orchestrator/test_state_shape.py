@@ -130,7 +130,7 @@ async def test_run_stored_in_the_old_layout_resumes(make_orch: Any) -> None:
     values = (await orch.graph.aget_state(config)).values
     assert values["progress"]["completed_steps"] == ["a", "b", "c"]
     # what the previous version stored: every field in its own channel, no `progress`
-    old = {key: value for key, value in values["progress"].items()}
+    old = dict(values["progress"])
     await orch.graph.aupdate_state(
         config, {**old, "progress": {"__overwrite__": {}}}, as_node="orchestrator"
     )
