@@ -78,8 +78,35 @@ def merge_progress(
         for key, value in write.items():
             by_field.setdefault(key, []).append(value)
     for key, values in by_field.items():
-        merged[key] = PACKED[key](merged.get(key), values)
+        merged[key] = _merge_once(key, merged.get(key), values)
     return merged
+
+
+_LAST: dict[str, tuple[Any, tuple[Any, ...], Any]] = {}
+"""Per field: the last merge's value before, its writes and its result."""
+
+
+def _merge_once(key: str, before: Any, values: list[Any]) -> Any:
+    """Merge a field's writes, reusing the result when the same writes meet the same value.
+
+    LangGraph applies a node's writes twice: to a copy of the state for the routing function
+    (`local_read`), then to the channel itself. Both start from the same field value and
+    carry the same write objects, and merging copies the field (it grows with the run), so
+    the second merge takes the first one's result. Sound because nothing mutates these
+    values in place: reducers build new containers, nodes never change their input.
+    """
+    last = _LAST.get(key)
+    if (
+        last is not None
+        and last[0] is before
+        and len(last[1]) == len(values)
+        and all(a is b for a, b in zip(last[1], values, strict=True))
+    ):
+        return last[2]
+    result = PACKED[key](before, values)
+    if before:  # an empty value is cheap to merge; keep no reference to it
+        _LAST[key] = (before, tuple(values), result)
+    return result
 
 
 def pack(update: dict[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""The run state's shape: one packed write per step, node inputs that do not copy what grows,
-and runs stored in the layout before packing still resuming."""
+"""The run state's shape through real runs: one packed write per step, finished runs read as
+plain values, and runs stored in the layout before packing still resuming."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sqlite3
 from typing import Any
 
 from orchestrator import ActionRegistry
-from state import AdvancedWorkflow, EnterpriseWorkflowState, WorkflowStatus, unpack
+from state import AdvancedWorkflow, WorkflowStatus
 
 
 def _registry(log: list[str]) -> ActionRegistry:
@@ -74,42 +74,6 @@ async def test_finished_run_reads_its_fields_from_plain_values(make_orch: Any) -
     assert values["step_results"]["b"]["status"] == "completed"
     assert values["audit_head"]
     assert not values["progress"]
-
-
-def test_node_state_shares_what_grows_instead_of_copying_it() -> None:
-    """Building the state a node sees takes the growing values as they are (no per-item work)."""
-    completed = [f"s{i}" for i in range(1000)]
-    results = {sid: {"status": "completed"} for sid in completed}
-    packed = EnterpriseWorkflowState(
-        progress={"completed_steps": completed, "step_results": results}
-    )
-    assert packed.completed_steps is completed
-    assert packed.step_results is results
-    plain = EnterpriseWorkflowState(completed_steps=completed, intermediate_results=results)
-    assert plain.completed_steps is completed
-    assert plain.intermediate_results is results
-
-
-def test_unpacking_merges_the_old_layout_with_packed_writes() -> None:
-    """Values stored before packing and values written since read as one field each."""
-    values = {
-        "completed_steps": ["a"],
-        "stored_bytes": 10,
-        "error_counts": {"KeyError": 1},
-        "progress": {
-            "completed_steps": ["b"],
-            "stored_bytes": 5,
-            "error_counts": {"KeyError": 2},
-            "audit_head": "h2",
-        },
-    }
-    out = unpack(values)
-    assert out["completed_steps"] == ["a", "b"]
-    assert (out["stored_bytes"], out["error_counts"], out["audit_head"]) == (
-        15,
-        {"KeyError": 3},
-        "h2",
-    )
 
 
 async def test_run_stored_in_the_old_layout_resumes(make_orch: Any) -> None:
