@@ -229,8 +229,18 @@ def rows_cell(rows: Rows, steps: int) -> str:
     )
 
 
-async def main_table(repeats: int, pg_url: str | None, big: bool) -> None:
-    """Every figure of the issue, ours beside the reference measured in the same rounds."""
+_SEQUENTIAL = frozenset(
+    {"ours_seq", "raw_seq", "raw_send", "ours_seq10", "raw_seq10", "ours_mem", "raw_mem"}
+    | {"ours_pg", "raw_pg"}
+)
+"""The sequential benchmarks (`--only sequential`): chains, and raw LangGraph in our shape."""
+
+
+async def main_table(
+    repeats: int, pg_url: str | None, big: bool, sequential_only: bool = False
+) -> None:
+    """Every figure of the issue, ours beside the reference measured in the same rounds;
+    with `sequential_only` the sequential rows alone (a few minutes instead of ten)."""
     seq = sequential_definition(SEQ_STEPS)
     dags = [random_dag(DAG_STEPS, seed) for seed in range(DAG_COUNT)]
     runs: dict[str, RunOnce] = {
@@ -264,13 +274,19 @@ async def main_table(repeats: int, pg_url: str | None, big: bool) -> None:
             "ours_tp_pg": ours_concurrent(TP_RUNS, TP_STEPS, "postgres", pg_url),
             "raw_tp_pg": raw_concurrent(TP_RUNS, TP_STEPS, "postgres", pg_url),
         }
+    if sequential_only:
+        runs = {name: run for name, run in runs.items() if name in _SEQUENTIAL}
     s = await measure(runs, repeats)
     if big:  # 1,000 steps: fewer rounds, they take a while on a loaded machine
         s |= await measure(
             {"ours_seq1000": ours_chain(1000), "raw_seq1000": raw_chain_on(1000)},
             max(1, repeats // 2),
         )
-    imports = import_times(["langgraph", "langgraph.graph", "orchestrator"], max(3, repeats))
+    imports = (
+        {}
+        if sequential_only
+        else import_times(["langgraph", "langgraph.graph", "orchestrator"], max(3, repeats))
+    )
     print(
         f"\nmedian (best) of {repeats} interleaved runs after 1 warm-up, fresh SQLite file (WAL)"
         f" per run, {os.cpu_count()} cores; ratios: median of per-round ratios (best over best)"
@@ -327,6 +343,8 @@ async def main_table(repeats: int, pg_url: str | None, big: bool) -> None:
     seq_rows(s, "ours_mem", "raw_mem", SEQ_STEPS, f"{SEQ_STEPS}-step sequential, InMemorySaver")
     if "ours_pg" in s:
         seq_rows(s, "ours_pg", "raw_pg", SEQ_STEPS, f"{SEQ_STEPS}-step sequential, Postgres")
+    if sequential_only:
+        return
     container = s["ours_fan"].inner
     floor = s["asyncio"].times
     print(
@@ -566,13 +584,20 @@ async def amain(argv: list[str] | None = None) -> None:
         help="a Postgres server to create (and drop) a benchmark database on; '' skips it",
     )
     parser.add_argument("--no-1000", action="store_true", help="skip the 1,000-step chains")
+    parser.add_argument(
+        "--only",
+        choices=["sequential"],
+        help="only these rows of the main table (no what-if table, no profiles)",
+    )
     args = parser.parse_args(argv)
     repeats = args.repeats or (2 if args.quick else 5)
     started = time.perf_counter()
     print(f"commit {revision()} (plus any uncommitted changes); load average: {load()}")
     async with postgres_database(args.pg or None) as pg_url:
-        await main_table(repeats, pg_url, big=not args.no_1000)
-    if not args.quick:
+        await main_table(
+            repeats, pg_url, big=not args.no_1000, sequential_only=args.only == "sequential"
+        )
+    if not args.quick and not args.only:
         await what_if_table(repeats)
         await profile(
             f"one {SEQ_STEPS}-step sequential execute_workflow",

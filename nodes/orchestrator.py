@@ -32,6 +32,7 @@ from state import (
     StepType,
     WorkflowDefinitionError,
     WorkflowStatus,
+    WorkflowStep,
 )
 
 DISPATCH_ALL = "orchestrator_dispatch_all"
@@ -145,10 +146,10 @@ async def orchestrator(
             ready=list(ready),
             complexity=_complexity(workflow),
         )
-        for step in workflow.steps:  # top-level approvals dispatched now (workers are not)
-            if step.step_id not in ready:
+        top = _top_steps(workflow)
+        for sid in ready:  # top-level approvals dispatched now (workers are not)
+            if (step := top.get(sid)) is None:
                 continue
-            sid = step.step_id
             if step.approval is not None and step.step_type is StepType.HUMAN_APPROVAL:
                 emit(
                     "step_waiting",
@@ -237,6 +238,12 @@ def _strategy(workflow: AdvancedWorkflow, ready: list[str]) -> str:
     if len(ready) == 1:
         return types.pop()
     return "parallel" if len(types) == 1 else "mixed"
+
+
+@per_workflow
+def _top_steps(workflow: AdvancedWorkflow) -> dict[str, WorkflowStep]:
+    """Top-level steps by id: a decision looks up the steps it dispatches, not every step."""
+    return {s.step_id: s for s in workflow.steps}
 
 
 @per_workflow

@@ -15,7 +15,7 @@ from typing import Any
 from orchestrator._audit import AuditLedger, canonical_json, verify_entries
 from orchestrator._facade import EnterpriseWorkflowOrchestrator
 from orchestrator.storage import sqlite_path
-from state import RunNotFoundError, WorkflowStatus
+from state import RunNotFoundError, WorkflowStatus, unpack
 
 EXIT_OK, EXIT_TAMPERED = 0, 1
 _DETAILS_WIDTH = 60
@@ -90,7 +90,7 @@ async def read_trail(db: str, run_id: str) -> tuple[list[dict[str, Any]], str | 
         entries = ledger.entries(run_id)
     finally:
         ledger.close()
-    values = snapshot.values or {}
+    values = unpack(snapshot.values or {})
     if not entries and not values:
         raise RunNotFoundError(
             f"no run '{run_id}' in {db}; check the id, or pass the database it ran on with --db"

@@ -63,6 +63,7 @@ from state import (
     RunNotFoundError,
     RunStateError,
     WorkflowStatus,
+    unpack,
 )
 
 if TYPE_CHECKING:
@@ -591,7 +592,7 @@ class EnterpriseWorkflowOrchestrator:
         await asyncio.to_thread(
             self.index.record,
             run_id,
-            {**snapshot.values, "status": run.status.value},
+            {**unpack(snapshot.values), "status": run.status.value},
             self._clock(),
         )
         return run
@@ -693,7 +694,7 @@ class EnterpriseWorkflowOrchestrator:
             point = rollback_point(snapshot.values, to)
             plan = compensation_plan(
                 workflow,
-                snapshot.values.get("completed_steps", []),
+                unpack(snapshot.values).get("completed_steps", []),
                 snapshot.values.get("compensations", {}),
                 since=point["completed"],
             )
@@ -847,7 +848,7 @@ class EnterpriseWorkflowOrchestrator:
     async def verify_audit(self, run_id: str) -> VerifyResult:
         """Check the run's hash chain, and that it reaches the head its state recorded."""
         snapshot, run, _ = await self._snapshot(run_id)
-        head = snapshot.values.get("audit_head")
+        head = unpack(snapshot.values).get("audit_head")
         finished = run.status.is_terminal
         return self.audit.ledger.verify(run_id, expected_head=head, finished=finished)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,15 +22,44 @@ from nodes import (
     parallel_executor,
     react_agent,
 )
-from state import EnterpriseWorkflowState, WorkflowFailedError, WorkflowStatus
+from state import (
+    EnterpriseWorkflowState,
+    WorkflowFailedError,
+    WorkflowStatus,
+    finish_update,
+    pack,
+)
 
 GRAPH_NAME = "enterprise_workflow"
 
 
-def _node(fn: Callable[..., Any]) -> Any:
+def _node(fn: Callable[..., Awaitable[dict[str, Any]]]) -> Any:
+    """The node writing its step fields packed into `progress` (one checkpoint row).
+
+    The update that ends a run unpacks them into the public fields instead, so a finished
+    run reads as it always did. The wrapper keeps the node's signature (LangGraph reads it
+    for the input schema and the config/runtime arguments).
+    """
+
+    @functools.wraps(fn)
+    async def packed(state: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        update = await fn(state, *args, **kwargs)
+        if not isinstance(update, dict) or not update:
+            return update
+        if isinstance(state, EnterpriseWorkflowState) and _ends(update.get("status")):
+            return finish_update(state, update)
+        return pack(update)
+
     # LangGraph's add_node overloads do not cover nodes taking both config and runtime, nor
     # runtimes with a context type; the signatures are checked by LangGraph at compile time.
-    return fn
+    return packed
+
+
+_ENDED = frozenset(s.value for s in WorkflowStatus if s.is_terminal)
+
+
+def _ends(status: Any) -> bool:
+    return status is not None and str(getattr(status, "value", status)) in _ENDED
 
 
 def build_graph(

@@ -8,7 +8,7 @@ from typing import Any
 from langgraph.types import StateSnapshot
 
 from policies import redact
-from state import AdvancedWorkflow, RunId, WorkflowStatus
+from state import AdvancedWorkflow, RunId, WorkflowStatus, unpack
 from state._diagram import mermaid_block, workflow_mermaid
 
 
@@ -91,7 +91,7 @@ class RunResult:
     @classmethod
     def from_snapshot(cls, run_id: str, snapshot: StateSnapshot) -> RunResult:
         """Read a run from its LangGraph state snapshot."""
-        values: dict[str, Any] = dict(snapshot.values or {})
+        values: dict[str, Any] = unpack(snapshot.values or {})
         pending = [i.value for i in snapshot.interrupts if isinstance(i.value, dict)]
         status = WorkflowStatus(values.get("status", WorkflowStatus.INITIALIZING))
         if pending and not status.is_terminal:

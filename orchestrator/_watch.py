@@ -15,7 +15,7 @@ from typing import IO, TYPE_CHECKING, Any
 from nodes._scheduler import plan
 from orchestrator._run import RunResult
 from orchestrator.storage import sqlite_path
-from state import AdvancedWorkflow, RunNotFoundError, WorkflowStatus
+from state import AdvancedWorkflow, RunNotFoundError, WorkflowStatus, unpack
 
 if TYPE_CHECKING:
     from orchestrator._facade import EnterpriseWorkflowOrchestrator
@@ -85,7 +85,7 @@ def in_flight(run: RunResult, values: Mapping[str, Any]) -> list[str]:
 
 async def _values(orch: EnterpriseWorkflowOrchestrator, run_id: str) -> Mapping[str, Any]:
     snapshot = await orch.graph.aget_state({"configurable": {"thread_id": run_id}})
-    return snapshot.values or {}
+    return unpack(snapshot.values or {})
 
 
 async def look(orch: EnterpriseWorkflowOrchestrator, run_id: str) -> Progress:

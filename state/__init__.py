@@ -28,6 +28,7 @@ from state._errors import (
     WorkflowTimeoutError,
 )
 from state._expression_syntax import ALLOWED_FUNCTIONS, NAMESPACE_ROOTS, check_expression
+from state._progress import finish_update, pack, unpack
 from state._retry_policy import BackoffStrategy, RetryPolicy
 from state._run_state import EnterpriseWorkflowState, StepResult
 from state._step import ApprovalConfig, Condition, RouterConfig, WebhookConfig, WorkflowStep
@@ -79,4 +80,7 @@ __all__ = [
     "WorkflowStep",
     "WorkflowTimeoutError",
     "check_expression",
+    "finish_update",
+    "pack",
+    "unpack",
 ]

@@ -8,77 +8,44 @@ checkpoint does not grow with the length of the run.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated, Any
 
 from langgraph.channels import DeltaChannel
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation, model_validator
 
 from state._enums import StepStatus, WorkflowStatus
-
-
-def merge_dicts(current: dict[str, Any] | None, writes: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Reducer: later writes win key by key (batching-invariant, as DeltaChannel requires)."""
-    merged = dict(current or {})
-    for write in writes:
-        merged.update(write)
-    return merged
-
-
-def append_unique(current: list[str] | None, writes: Sequence[list[str]]) -> list[str]:
-    """Reducer: append ids not yet present, keeping first-seen order."""
-    merged = list(current or [])
-    seen = set(merged)
-    for write in writes:
-        for item in write:
-            if item not in seen:
-                seen.add(item)
-                merged.append(item)
-    return merged
-
-
-def _merge_two(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
-    return merge_dicts(left, [right or {}])
-
-
-def _sum_counts(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
-    total = dict(left or {})
-    for key, value in (right or {}).items():
-        total[key] = total.get(key, 0) + value
-    return total
-
-
-def _add(left: int | None, right: int | None) -> int:
-    return (left or 0) + (right or 0)
-
-
-def _union_two(left: list[str] | None, right: list[str] | None) -> list[str]:
-    return append_unique(left, [right or []])
-
-
-def _latest_head(left: str | None, right: str | None) -> str | None:
-    """Reducer: the steps of one superstep each report the ledger's head; any of them is in
-    the chain, and the orchestrator node writes the newest one right after."""
-    return right if right is not None else left
-
-
-def last_write(current: dict[str, Any] | None, writes: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Reducer: the latest write replaces the value (batching-invariant)."""
-    return dict(writes[-1]) if writes else dict(current or {})
-
+from state._progress import PROGRESS, merge_progress, unpack
+from state._reducers import (
+    add,
+    append_unique,
+    last_write,
+    latest_head,
+    merge_dicts,
+    merge_two,
+    sum_counts,
+    union_two,
+)
 
 _SNAPSHOT_EVERY = 1000
 """A growing field stores a full snapshot once per this many writes; in between, checkpoints
 hold only each superstep's writes (a cold load replays at most this many)."""
 
+# `SkipValidation`: LangGraph builds the state model from the channel values on every node
+# call; validating (and so copying) fields that grow with the run made each step cost more
+# than the one before. The reducers alone write these channels, so their values are
+# already well-formed; the JSON Schema still shows the declared types.
 GrowingDict = Annotated[
-    dict[str, Any], DeltaChannel(merge_dicts, dict, snapshot_frequency=_SNAPSHOT_EVERY)
+    dict[str, Any],
+    SkipValidation,
+    DeltaChannel(merge_dicts, dict, snapshot_frequency=_SNAPSHOT_EVERY),
 ]
-WrittenOnce = Annotated[dict[str, Any], DeltaChannel(last_write, dict)]
+WrittenOnce = Annotated[dict[str, Any], SkipValidation, DeltaChannel(last_write, dict)]
 """Large values written once per run (the definition, the input): kept out of every
 checkpoint blob and rebuilt from the write that set them."""
 GrowingIds = Annotated[
-    list[str], DeltaChannel(append_unique, list, snapshot_frequency=_SNAPSHOT_EVERY)
+    list[str],
+    SkipValidation,
+    DeltaChannel(append_unique, list, snapshot_frequency=_SNAPSHOT_EVERY),
 ]
 
 
@@ -157,45 +124,61 @@ class EnterpriseWorkflowState(BaseModel):
     """Wall clock (epoch seconds) at start, for the workflow timeout."""
     finished_at: str | None = None
     """ISO-8601 UTC end of the run."""
-    retry_counts: Annotated[dict[str, Any], _merge_two] = Field(default_factory=dict)
+    retry_counts: Annotated[dict[str, Any], merge_two] = Field(default_factory=dict)
     """`{step_id: retries}` (attempts beyond the first)."""
-    error_counts: Annotated[dict[str, Any], _sum_counts] = Field(default_factory=dict)
+    error_counts: Annotated[dict[str, Any], sum_counts] = Field(default_factory=dict)
     """`{error_type: count}` over failed attempts."""
-    stored_bytes: Annotated[int, _add] = 0
+    stored_bytes: Annotated[int, add] = 0
     """JSON bytes of every step output stored so far (bounded by `max_run_state_bytes`)."""
     resource_usage: GrowingDict = Field(default_factory=dict)
     """`{step_id: {wall_seconds, cpu_seconds, attempts}}`."""
-    rollback_points: Annotated[dict[str, Any], _merge_two] = Field(default_factory=dict)
+    rollback_points: Annotated[dict[str, Any], merge_two] = Field(default_factory=dict)
     """`{step_id: checkpoint_id}` recorded before steps marked `rollback_point`."""
-    approval_requests: Annotated[dict[str, Any], _merge_two] = Field(default_factory=dict)
+    approval_requests: Annotated[dict[str, Any], merge_two] = Field(default_factory=dict)
     """`{request_id: ApprovalRequest data}` of approvals asked for."""
-    compliance_flags: Annotated[list[str], _union_two] = Field(default_factory=list)
+    compliance_flags: Annotated[list[str], union_two] = Field(default_factory=list)
     """Flags such as `sla_breached`, `loop_limit_reached`, `circuit_open`."""
     rollback_count: int = 0
     """Rollbacks so far; re-executed steps get fresh idempotency keys after each one."""
-    audit_head: Annotated[str | None, _latest_head] = None
+    audit_head: Annotated[str | None, latest_head] = None
     """Hash of the run's latest audit-ledger entry (the ledger itself lives outside state)."""
     decided_at: float | None = None
     """Epoch time of the orchestrator's latest dispatch (the request time of approvals)."""
     control: str | None = None
     """A lifecycle request being carried out: `pause`, `cancel`, `cancel_compensate`,
     `rollback`."""
-    triggered_steps: Annotated[list[str], _union_two] = Field(default_factory=list)
+    triggered_steps: Annotated[list[str], union_two] = Field(default_factory=list)
     """Error-handler (or on_reject) steps a failure called; the scheduler runs them."""
-    handled_failures: Annotated[list[str], _union_two] = Field(default_factory=list)
+    handled_failures: Annotated[list[str], union_two] = Field(default_factory=list)
     """Failed steps whose failure was handled (handlers ran): they count as skipped."""
     compensation_plan: list[list[str]] | None = None
     """`[[step_id, action], ...]` still to run, newest step first, while compensating."""
-    compensations: Annotated[dict[str, Any], _merge_two] = Field(default_factory=dict)
+    compensations: Annotated[dict[str, Any], merge_two] = Field(default_factory=dict)
     """`{"step_id:action": {status, error, attempts}}` of compensations that ran."""
     outcome_after_compensation: str | None = None
     """Status the run ends with once compensation is done (`failed`, `cancelled`,
     `paused` for a rollback)."""
     rollback_to: str | None = None
     """Rollback point a rollback step or `rollback --to` asked for."""
-    token_usage: Annotated[dict[str, Any], _sum_counts] = Field(default_factory=dict)
+    token_usage: Annotated[dict[str, Any], sum_counts] = Field(default_factory=dict)
     """`{input_tokens, output_tokens, total_tokens, model_calls}` over the run's model calls."""
-    fanout_plans: Annotated[dict[str, Any], _merge_two] = Field(default_factory=dict)
+    fanout_plans: Annotated[dict[str, Any], merge_two] = Field(default_factory=dict)
     """`{step_id: [subtask, ...]}` of fan-out steps whose plan is made."""
     worker_results: GrowingDict = Field(default_factory=dict)
     """`{"step_id#n": {status, output, error}}` of the fan-out workers that finished."""
+    progress: Annotated[
+        dict[str, Any],
+        SkipValidation,
+        DeltaChannel(merge_progress, dict, snapshot_frequency=_SNAPSHOT_EVERY),
+    ] = Field(default_factory=dict)
+    """The fields steps write (`step_results`, `completed_steps`, ...), packed into one
+    channel so that a step writes one checkpoint row; read those fields, not this one (the
+    model unpacks it into them)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unpack_progress(cls, data: Any) -> Any:
+        """Merge the packed `progress` into the public fields."""
+        if isinstance(data, dict) and data.get(PROGRESS):
+            return unpack(data)
+        return data

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator._run import RunResult
 from orchestrator.storage import sqlite_path
-from state import InvalidInputError, WorkflowStatus
+from state import InvalidInputError, WorkflowStatus, unpack
 
 if TYPE_CHECKING:
     from orchestrator._facade import EnterpriseWorkflowOrchestrator
@@ -63,6 +63,7 @@ class RunRecord:
         cls, run_id: str, values: Mapping[str, Any], status: WorkflowStatus | None = None
     ) -> RunRecord:
         """Read a run from its checkpoint values (or from a dict of the same shape)."""
+        values = unpack(values)
         definition = values.get("workflow") or {}
         results = dict(values.get("intermediate_results") or {})
         return cls(

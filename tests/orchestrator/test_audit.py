@@ -25,7 +25,7 @@ from conftest import FakeClock, saga_step
 from orchestrator import ActionRegistry, EnterpriseWorkflowOrchestrator
 from orchestrator._audit import GENESIS, AuditLedger
 from orchestrator._audit_hooks import AuditHooks
-from state import AdvancedWorkflow, WorkflowStatus
+from state import AdvancedWorkflow, WorkflowStatus, unpack
 
 Build = Callable[..., EnterpriseWorkflowOrchestrator]
 
@@ -104,7 +104,7 @@ def _tamper(path: Path, *statements: str) -> None:
 
 async def _state(orch: EnterpriseWorkflowOrchestrator, run_id: str) -> dict[str, Any]:
     snapshot = await orch.graph.aget_state({"configurable": {"thread_id": run_id}})
-    return dict(snapshot.values)
+    return unpack(snapshot.values)  # an unfinished run keeps its step fields packed
 
 
 async def _completed_run(audited: Build, ledger: AuditLedger) -> str:
