@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -64,7 +65,8 @@ def build_graph(
     route, recover, ends = determine_execution_path, after_recovery, [END]
     if fail_runs:
         builder.add_node("workflow_failed", _node(workflow_failed))
-        route, recover = _failing(determine_execution_path), _failing(after_recovery)
+        route = _failing(determine_execution_path, with_config=True)
+        recover = _failing(after_recovery)
         ends = [END, "workflow_failed"]
     builder.add_conditional_edges(
         "orchestrator", route, [*EXECUTOR_NODES, "orchestrator", "error_recovery", *ends]
@@ -80,9 +82,9 @@ def build_graph(
 _FAILED = (WorkflowStatus.FAILED, WorkflowStatus.TIMED_OUT)
 
 
-def _failing(route: Callable[[EnterpriseWorkflowState], Awaitable[Any]]) -> Any:
-    async def routed(state: EnterpriseWorkflowState) -> Any:
-        target = await route(state)
+def _failing(route: Callable[..., Awaitable[Any]], *, with_config: bool = False) -> Any:
+    async def routed(state: EnterpriseWorkflowState, config: RunnableConfig) -> Any:
+        target = await (route(state, config) if with_config else route(state))
         return "workflow_failed" if target == END and state.status in _FAILED else target
 
     routed.__name__ = route.__name__
