@@ -29,7 +29,6 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
-from langgraph.func import task as langgraph_task
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
@@ -131,6 +130,8 @@ def _step_call(sid: str) -> Any:
 
     async def run_step(job: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
         return await job()
+
+    from langgraph.func import task as langgraph_task  # loaded with the first DAG task
 
     run_step.__module__ = __name__
     run_step.__qualname__ = f"_STEP_CALLS.{name}"
