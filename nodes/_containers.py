@@ -23,7 +23,6 @@ from nodes._trace import step_run
 from policies import evaluate, evaluate_condition, map_inputs, map_outputs
 from state import OrchestratorError, StepFailedError, StepStatus, StepType, WorkflowStep
 
-
 ADMIT_FACTOR = 2
 """A parallel container admits this many children per concurrency slot at a time."""
 
