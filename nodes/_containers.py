@@ -96,11 +96,11 @@ async def run_parallel(
     # children's actions end, delaying the hand-over of their slots.
     admitted = asyncio.Semaphore(ADMIT_FACTOR * env.max_parallel)
 
-    async def child(c: WorkflowStep) -> StepOutcome:
+    async def admit(c: WorkflowStep) -> StepOutcome:
         async with admitted:
             return await _child(c, inner, namespace)
 
-    children = await asyncio.gather(*(child(c) for c in step.parallel_steps))
+    children = await asyncio.gather(*(admit(c) for c in step.parallel_steps))
     succeeded = [c for c in children if c.status is StepStatus.COMPLETED]
     failures = {
         c.step_id: f"{type(c.error).__name__}: {c.error}"
