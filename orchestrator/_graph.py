@@ -52,6 +52,22 @@ def build_graph(
     with `fail_runs` a failed or timed-out workflow ends in `workflow_failed`, which raises
     `WorkflowFailedError` so the LangGraph run itself fails (its state is kept).
     """
+    compiled = _compiled(input_schema, output_schema, fail_runs)
+    # a copy shares the compiled nodes and channels; only the saver differs per orchestrator
+    return compiled.copy(update={"checkpointer": checkpointer})
+
+
+_COMPILED: dict[tuple[Any, Any, bool], CompiledStateGraph[Any, Any, Any, Any]] = {}
+
+
+def _compiled(
+    input_schema: type[Any] | None, output_schema: type[Any] | None, fail_runs: bool
+) -> CompiledStateGraph[EnterpriseWorkflowState, Any, Any, Any]:
+    """The graph compiled once per process and shape (compiling inspects every node's
+    bytecode: tens of milliseconds each orchestrator would pay)."""
+    key = (input_schema, output_schema, fail_runs)
+    if (done := _COMPILED.get(key)) is not None:
+        return done
     builder = StateGraph(
         EnterpriseWorkflowState, input_schema=input_schema, output_schema=output_schema
     )
@@ -76,7 +92,7 @@ def build_graph(
     builder.add_conditional_edges(
         "error_recovery", recover, ["orchestrator", "error_recovery", *ends]
     )
-    return builder.compile(checkpointer=checkpointer, name=GRAPH_NAME)
+    return _COMPILED.setdefault(key, builder.compile(name=GRAPH_NAME))
 
 
 _FAILED = (WorkflowStatus.FAILED, WorkflowStatus.TIMED_OUT)
