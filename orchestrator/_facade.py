@@ -301,7 +301,8 @@ class EnterpriseWorkflowOrchestrator:
 
         `config` is a LangChain `RunnableConfig` whose `callbacks`, `tags`, `metadata`,
         `run_name`, `recursion_limit` and `max_concurrency` apply to the run: every step runs
-        as a child run named `step:<id>` under it (see README, "Traces").
+        as a child run named `step:<id>` under it (see README, "Traces"). A `max_concurrency`
+        turns DAG tasks off (ready steps then go out `max_parallel_steps` per superstep).
         """
         workflow, payload, run_id = await self._start(
             workflow, input_data, run_id, execution_options
