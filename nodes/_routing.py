@@ -10,7 +10,7 @@ from nodes._dag import dag_enabled, dag_group, dag_task
 from nodes._definition import workflow_from_state
 from nodes._scheduler import node_for, unhandled_failures
 from nodes._task import step_of, task_for
-from state import EnterpriseWorkflowState, WorkflowStatus
+from state import EnterpriseWorkflowState, StepType, WorkflowStatus
 
 EXECUTOR_NODES = ("parallel_executor", "conditional_router", "react_agent", "human_approval")
 """Nodes that run steps; each receives a `StepTask` and returns to the orchestrator."""
@@ -33,7 +33,9 @@ async def determine_execution_path(
     sends = []
     group = dag_group(workflow, state.current_steps) if dag_enabled(config) else []
     if group:
-        slots = workflow.max_parallel_steps - (len(state.current_steps) - len(group))
+        busy = [s for s in state.current_steps if s not in group]
+        busy = [s for s in busy if step_of(workflow, s).step_type is not StepType.HUMAN_APPROVAL]
+        slots = workflow.max_parallel_steps - len(busy)
         sends.append(Send("parallel_executor", dag_task(state, group, slots)))
     for sid in state.current_steps:
         if sid in group:

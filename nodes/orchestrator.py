@@ -358,14 +358,18 @@ def _schedule(
 
 def _with_dag(workflow: AdvancedWorkflow, ready: list[str]) -> list[str]:
     """The steps to dispatch when ready action steps go out as one DAG task: the whole
-    group (its task caps how many run at once) and up to `max_parallel_steps - 1` others,
-    so that the others and the group's steps stay within the cap together."""
+    group (its task caps how many run at once), every approval, and up to
+    `max_parallel_steps - 1` others, so that the others and the group's steps stay within
+    the cap together."""
     cap = workflow.max_parallel_steps
     group = dag_group(workflow, ready)
+    # approvals only open a request and wait: they take no slot, and all go out at once
+    waits = [s for s in ready if workflow.step(s).step_type is StepType.HUMAN_APPROVAL]
+    others = [sid for sid in ready if sid not in group and sid not in waits]
     if not group:
-        return ready[:cap]
-    others = [sid for sid in ready if sid not in group]
-    return [*group, *others[: max(0, cap - 1)]]
+        return [sid for sid in ready if sid in waits or sid in others[:cap]]
+    kept = set(others[: max(0, cap - 1)]) | set(waits)
+    return [*group, *(sid for sid in ready if sid in kept)]
 
 
 def _expand_fanouts(

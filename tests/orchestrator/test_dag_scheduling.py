@@ -203,3 +203,34 @@ async def test_pause_during_a_dag_task_stops_before_the_next_step(make_orch: Any
     assert resumed.status is WorkflowStatus.COMPLETED, resumed.error
     assert events.count("next") == 1
     assert events.count("hold") == 1
+
+
+async def test_approvals_ready_together_all_open_past_the_cap(make_orch: Any) -> None:
+    """Approvals take no slot: three ready at once all open even at `max_parallel_steps: 1`."""
+    registry = ActionRegistry()
+
+    @registry.action("note")
+    async def note() -> dict[str, Any]:
+        return {}
+
+    approval = {"approvers": ["ann"], "min_approvals": 1}
+    workflow = _workflow(
+        [
+            {"step_id": "a", "action": "note"},
+            {"step_id": "b", "action": "note"},
+            *(
+                {
+                    "step_id": f"ok{i}",
+                    "step_type": "human_approval",
+                    "approval": approval,
+                    "dependencies": ["a", "b"],
+                }
+                for i in range(3)
+            ),
+        ],
+        max_parallel_steps=1,
+    )
+    run = await make_orch(registry).execute_workflow(workflow)
+    assert run.status is WorkflowStatus.WAITING_APPROVAL, run.error
+    opened = {r["step_id"] for r in run.approval_requests.values() if r["status"] == "open"}
+    assert opened == {"ok0", "ok1", "ok2"}
