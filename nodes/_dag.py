@@ -125,8 +125,8 @@ def _step_call(sid: str) -> Any:
     """The LangGraph task that runs step `sid` of a DAG task (its name is part of the task
     id, so a saved result can only ever answer for the same step)."""
     name = f"dag_step_{sid}"
-    if not re.fullmatch(r"[A-Za-z0-9_]+", sid):
-        name = f"dag_step_{hashlib.sha256(sid.encode()).hexdigest()[:16]}"
+    if not re.fullmatch(r"[A-Za-z0-9_]+", sid):  # `#`-free, and apart from plain ids
+        name = f"dag_hashed_{hashlib.sha256(sid.encode()).hexdigest()[:16]}"
 
     async def run_step(job: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
         return await job()
@@ -141,22 +141,25 @@ def _step_call(sid: str) -> Any:
 
 def _candidates(workflow: AdvancedWorkflow, done: set[str], triggered: set[str]) -> list[str]:
     """Steps the DAG task may run, in definition order: not done, runnable in a DAG task,
-    and waiting only for done steps or other candidates."""
+    and not waiting (directly or through other steps) for a step it may not run."""
     waits = waits_for(workflow)
     handlers = handler_only(workflow) - triggered
-    pool = {
+    dependents: dict[str, list[str]] = {}
+    for sid, deps in waits.items():
+        for dep in deps:
+            dependents.setdefault(dep, []).append(sid)
+    blocked: list[str] = [
         s.step_id
         for s in workflow.steps
-        if s.step_id not in done and s.step_id not in handlers and runs_in_dag(s)
-    }
-    changed = True
-    while changed:
-        changed = False
-        for sid in list(pool):
-            if any(d not in done and d not in pool for d in waits[sid]):
-                pool.discard(sid)
-                changed = True
-    return [s.step_id for s in workflow.steps if s.step_id in pool]
+        if s.step_id not in done and (s.step_id in handlers or not runs_in_dag(s))
+    ]
+    out: set[str] = set(blocked)
+    while blocked:  # whatever waits for a blocked step is blocked too
+        for later in dependents.get(blocked.pop(), ()):
+            if later not in out and later not in done:
+                out.add(later)
+                blocked.append(later)
+    return [s.step_id for s in workflow.steps if s.step_id not in done and s.step_id not in out]
 
 
 async def run_dag(
