@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
+
 import orchestrator._graph as graph_module
 from bench._measure import RunOnce, row
 from state import EnterpriseWorkflowState
@@ -36,11 +38,17 @@ def async_router(route: Callable[..., Any]) -> Callable[..., Any]:
     per superstep, competing for the GIL with aiosqlite's thread.
     """
 
-    async def determine_execution_path(state: EnterpriseWorkflowState) -> Any:
-        result = route(state)
+    async def determine_execution_path(
+        state: EnterpriseWorkflowState, config: RunnableConfig
+    ) -> Any:
+        result = route(state, config)
         return await result if inspect.isawaitable(result) else result
 
-    determine_execution_path.__annotations__ = {"state": EnterpriseWorkflowState, "return": Any}
+    determine_execution_path.__annotations__ = {
+        "state": EnterpriseWorkflowState,
+        "config": RunnableConfig,
+        "return": Any,
+    }
     return determine_execution_path
 
 
@@ -169,10 +177,12 @@ class RouterClock:
         """`route`, timed."""
 
         @functools.wraps(route)
-        async def determine_execution_path(state: EnterpriseWorkflowState) -> Any:
+        async def determine_execution_path(
+            state: EnterpriseWorkflowState, config: RunnableConfig
+        ) -> Any:
             start = time.perf_counter()
             try:
-                result = route(state)
+                result = route(state, config)
                 return await result if inspect.isawaitable(result) else result
             finally:
                 with self.lock:
@@ -181,6 +191,7 @@ class RouterClock:
 
         determine_execution_path.__annotations__ = {
             "state": EnterpriseWorkflowState,
+            "config": RunnableConfig,
             "return": Any,
         }
         return determine_execution_path

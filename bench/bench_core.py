@@ -229,20 +229,25 @@ def rows_cell(rows: Rows, steps: int) -> str:
     )
 
 
-_SEQUENTIAL = frozenset(
-    {"ours_seq", "raw_seq", "raw_send", "ours_seq10", "raw_seq10", "ours_mem", "raw_mem"}
-    | {"ours_pg", "raw_pg"}
-)
-"""The sequential benchmarks (`--only sequential`): chains, and raw LangGraph in our shape."""
+GROUPS = {
+    "seq": ("ours_seq", "raw_seq", "raw_send", "ours_seq10", "raw_seq10", "ours_mem", "raw_mem"),
+    "container": ("ours_fan", "raw_gather", "asyncio", "ours_fan_big", "asyncio_big"),
+    "flat": ("ours_flat", "raw_flat"),
+    "dag": ("ours_dag", "raw_dag"),
+    "throughput": ("ours_tp", "raw_tp"),
+    "parked": ("ours_parked", "raw_parked"),
+    "import": (),
+}
+"""`--only` groups: the benchmarks each one runs."""
 
 
 async def main_table(
-    repeats: int, pg_url: str | None, big: bool, sequential_only: bool = False
+    repeats: int, pg_url: str | None, big: bool, only: frozenset[str] = frozenset()
 ) -> None:
-    """Every figure of the issue, ours beside the reference measured in the same rounds;
-    with `sequential_only` the sequential rows alone (a few minutes instead of ten)."""
+    """Every figure of the issue, ours beside the reference measured in the same rounds."""
     seq = sequential_definition(SEQ_STEPS)
     dags = [random_dag(DAG_STEPS, seed) for seed in range(DAG_COUNT)]
+    dag_spans: list[float] = []
     runs: dict[str, RunOnce] = {
         "ours_seq": ours(seq),
         "raw_seq": raw(raw_chain(SEQ_STEPS), {"count": 0}),
@@ -260,155 +265,174 @@ async def main_table(
         "raw_flat": raw(
             raw_fanout(PAR_WORKERS, WORK_SECONDS), {"done": []}, max_concurrency=PAR_LIMIT
         ),
-        "ours_dag": ours_dags(dags),
+        "ours_dag": ours_dags(dags, dag_spans),
         "raw_dag": raw_dags(dags),
         "ours_tp": ours_concurrent(TP_RUNS, TP_STEPS),
         "raw_tp": raw_concurrent(TP_RUNS, TP_STEPS),
         "ours_parked": ours_parked(PARKED),
         "raw_parked": raw_parked(PARKED),
     }
-    if pg_url is not None:
+    if only:
+        runs = {k: v for k, v in runs.items() if any(k in GROUPS[g] for g in only)}
+    if pg_url is not None and not only:
         runs |= {
             "ours_pg": ours_chain(SEQ_STEPS, "postgres", pg_url),
             "raw_pg": raw_chain_on(SEQ_STEPS, "postgres", pg_url),
             "ours_tp_pg": ours_concurrent(TP_RUNS, TP_STEPS, "postgres", pg_url),
             "raw_tp_pg": raw_concurrent(TP_RUNS, TP_STEPS, "postgres", pg_url),
         }
-    if sequential_only:
-        runs = {name: run for name, run in runs.items() if name in _SEQUENTIAL}
-    s = await measure(runs, repeats)
-    if big:  # 1,000 steps: fewer rounds, they take a while on a loaded machine
+    s = await measure(runs, repeats) if runs else {}
+    if big and not only:  # 1,000 steps: fewer rounds, they take a while on a loaded machine
         s |= await measure(
             {"ours_seq1000": ours_chain(1000), "raw_seq1000": raw_chain_on(1000)},
             max(1, repeats // 2),
         )
     imports = (
-        {}
-        if sequential_only
-        else import_times(["langgraph", "langgraph.graph", "orchestrator"], max(3, repeats))
+        import_times(["langgraph", "langgraph.graph", "orchestrator"], max(3, repeats))
+        if not only or "import" in only
+        else {}
     )
     print(
         f"\nmedian (best) of {repeats} interleaved runs after 1 warm-up, fresh SQLite file (WAL)"
         f" per run, {os.cpu_count()} cores; ratios: median of per-round ratios (best over best)"
     )
     print(row("benchmark", "ours", "raw LangGraph", "ratio / efficiency"))
-    seq_rows(s, "ours_seq", "raw_seq", SEQ_STEPS, f"{SEQ_STEPS}-step sequential, SQLite")
-    print(
-        row(
-            "  raw in our shape (router -Send-> work)",
-            "",
-            per_step(s["raw_send"]),
-            f"ours / this: {paired(s['ours_seq'].times, s['raw_send'].times)}",
-        )
-    )
-    print(
-        row(
-            "  per step: checkpoints / write rows / commits",
-            rows_cell(s["ours_seq"].rows, SEQ_STEPS),
-            rows_cell(s["raw_seq"].rows, SEQ_STEPS),
-            f"our shape: {rows_cell(s['raw_send'].rows, SEQ_STEPS)}",
-        )
-    )
-    print(
-        row(
-            "  per step: checkpoint / write bytes",
-            f"{s['ours_seq'].rows.checkpoint_bytes // SEQ_STEPS} / "
-            f"{s['ours_seq'].rows.write_bytes // SEQ_STEPS}",
-            f"{s['raw_seq'].rows.checkpoint_bytes // SEQ_STEPS} / "
-            f"{s['raw_seq'].rows.write_bytes // SEQ_STEPS}",
-            f"our shape: {s['raw_send'].rows.checkpoint_bytes // SEQ_STEPS} / "
-            f"{s['raw_send'].rows.write_bytes // SEQ_STEPS}",
-        )
-    )
-    print(
-        row(
-            "  per step: audit ledger entries (own commit)",
-            f"{s['ours_seq'].rows.audit_entries / SEQ_STEPS:.2f}",
-            "-",
-        )
-    )
-    seq_rows(s, "ours_seq10", "raw_seq10", 10, "10-step sequential, SQLite")
-    if "ours_seq1000" in s:
-        seq_rows(s, "ours_seq1000", "raw_seq1000", 1000, "1000-step sequential, SQLite")
+    if "ours_seq" in s:
+        seq_rows(s, "ours_seq", "raw_seq", SEQ_STEPS, f"{SEQ_STEPS}-step sequential, SQLite")
         print(
             row(
-                "  checkpoint bytes per step, 1000 vs 100 steps",
-                f"{s['ours_seq1000'].rows.checkpoint_bytes // 1000} vs "
-                f"{s['ours_seq'].rows.checkpoint_bytes // SEQ_STEPS}",
-                f"{s['raw_seq1000'].rows.checkpoint_bytes // 1000} vs "
-                f"{s['raw_seq'].rows.checkpoint_bytes // SEQ_STEPS}",
-                "flat = no growth with run length",
+                "  raw in our shape (router -Send-> work)",
+                "",
+                per_step(s["raw_send"]),
+                f"ours / this: {paired(s['ours_seq'].times, s['raw_send'].times)}",
             )
         )
-    seq_rows(s, "ours_mem", "raw_mem", SEQ_STEPS, f"{SEQ_STEPS}-step sequential, InMemorySaver")
-    if "ours_pg" in s:
-        seq_rows(s, "ours_pg", "raw_pg", SEQ_STEPS, f"{SEQ_STEPS}-step sequential, Postgres")
-    if sequential_only:
-        return
-    container = s["ours_fan"].inner
-    floor = s["asyncio"].times
-    print(
-        row(
-            f"{PAR_WORKERS} x {WORK_SECONDS * 1e3:.0f} ms, 1 container @{PAR_LIMIT}: step, s",
-            secs(container),
-            secs(s["raw_gather"].times),
-            f"{efficiency(container)}; of floor {paired(floor, container)}; target >= 0.95",
+        print(
+            row(
+                "  per step: checkpoints / write rows / commits",
+                rows_cell(s["ours_seq"].rows, SEQ_STEPS),
+                rows_cell(s["raw_seq"].rows, SEQ_STEPS),
+                f"our shape: {rows_cell(s['raw_send'].rows, SEQ_STEPS)}",
+            )
         )
-    )
-    print(
-        row(
-            "  whole run (set-up included), s",
-            secs(s["ours_fan"].times),
-            "",
-            f"{efficiency(s['ours_fan'].times)}; of floor {paired(floor, s['ours_fan'].times)}",
+        print(
+            row(
+                "  per step: checkpoint / write bytes",
+                f"{s['ours_seq'].rows.checkpoint_bytes // SEQ_STEPS} / "
+                f"{s['ours_seq'].rows.write_bytes // SEQ_STEPS}",
+                f"{s['raw_seq'].rows.checkpoint_bytes // SEQ_STEPS} / "
+                f"{s['raw_seq'].rows.write_bytes // SEQ_STEPS}",
+                f"our shape: {s['raw_send'].rows.checkpoint_bytes // SEQ_STEPS} / "
+                f"{s['raw_send'].rows.write_bytes // SEQ_STEPS}",
+            )
         )
-    )
-    print(
-        row(
-            "  plain asyncio gather + Semaphore (floor), s",
-            "",
-            secs(floor),
-            efficiency(floor),
+        print(
+            row(
+                "  per step: audit ledger entries (own commit)",
+                f"{s['ours_seq'].rows.audit_entries / SEQ_STEPS:.2f}",
+                "-",
+            )
         )
-    )
-    big_ideal = BIG_WORKERS * WORK_SECONDS / BIG_LIMIT
-    big_inner = s["ours_fan_big"].inner
-    print(
-        row(
-            f"{BIG_WORKERS} x {WORK_SECONDS * 1e3:.0f} ms, 1 container @{BIG_LIMIT}: step, s",
-            secs(big_inner),
-            f"floor {secs(s['asyncio_big'].times)}",
-            f"{big_ideal / statistics.median(big_inner):.3f}; of floor "
-            f"{paired(s['asyncio_big'].times, big_inner)}; whole run "
-            f"{big_ideal / statistics.median(s['ours_fan_big'].times):.3f}",
+        seq_rows(s, "ours_seq10", "raw_seq10", 10, "10-step sequential, SQLite")
+        if "ours_seq1000" in s:
+            seq_rows(s, "ours_seq1000", "raw_seq1000", 1000, "1000-step sequential, SQLite")
+            print(
+                row(
+                    "  checkpoint bytes per step, 1000 vs 100 steps",
+                    f"{s['ours_seq1000'].rows.checkpoint_bytes // 1000} vs "
+                    f"{s['ours_seq'].rows.checkpoint_bytes // SEQ_STEPS}",
+                    f"{s['raw_seq1000'].rows.checkpoint_bytes // 1000} vs "
+                    f"{s['raw_seq'].rows.checkpoint_bytes // SEQ_STEPS}",
+                    "flat = no growth with run length",
+                )
+            )
+        seq_rows(s, "ours_mem", "raw_mem", SEQ_STEPS, f"{SEQ_STEPS}-step sequential, InMemorySaver")
+        if "ours_pg" in s:
+            seq_rows(s, "ours_pg", "raw_pg", SEQ_STEPS, f"{SEQ_STEPS}-step sequential, Postgres")
+    if "ours_fan" in s:
+        container = s["ours_fan"].inner
+        floor = s["asyncio"].times
+        print(
+            row(
+                f"{PAR_WORKERS} x {WORK_SECONDS * 1e3:.0f} ms, 1 container @{PAR_LIMIT}: step, s",
+                secs(container),
+                secs(s["raw_gather"].times),
+                f"{efficiency(container)}; of floor {paired(floor, container)}; target >= 0.95",
+            )
         )
-    )
-    print(
-        row(
-            f"{PAR_WORKERS} top-level steps @{PAR_LIMIT}: whole run, s",
-            secs(s["ours_flat"].times),
-            secs(s["raw_flat"].times),
-            f"{efficiency(s['ours_flat'].times)}; raw {efficiency(s['raw_flat'].times)}"
-            "; target >= 0.90",
+        print(
+            row(
+                "  whole run (set-up included), s",
+                secs(s["ours_fan"].times),
+                "",
+                f"{efficiency(s['ours_fan'].times)}; of floor {paired(floor, s['ours_fan'].times)}",
+            )
         )
-    )
-    print(
-        row(
-            "  per run: checkpoints / write rows / commits",
-            f"{s['ours_flat'].rows.checkpoints} / {s['ours_flat'].rows.writes} / "
-            f"{s['ours_flat'].rows.commits}",
-            f"{s['raw_flat'].rows.checkpoints} / {s['raw_flat'].rows.writes} / "
-            f"{s['raw_flat'].rows.commits}",
+        print(
+            row(
+                "  plain asyncio gather + Semaphore (floor), s",
+                "",
+                secs(floor),
+                efficiency(floor),
+            )
         )
-    )
-    print(
-        row(
-            f"{DAG_COUNT} DAGs x {DAG_STEPS} steps, 5-50 ms: makespan / crit. path",
-            ratio_cell(s["ours_dag"].inner),
-            ratio_cell(s["raw_dag"].inner),
-            "target <= 1.05 (superstep barrier)",
+        big_ideal = BIG_WORKERS * WORK_SECONDS / BIG_LIMIT
+        big_inner = s["ours_fan_big"].inner
+        print(
+            row(
+                f"{BIG_WORKERS} x {WORK_SECONDS * 1e3:.0f} ms, 1 container @{BIG_LIMIT}: step, s",
+                secs(big_inner),
+                f"floor {secs(s['asyncio_big'].times)}",
+                f"{big_ideal / statistics.median(big_inner):.3f}; of floor "
+                f"{paired(s['asyncio_big'].times, big_inner)}; whole run "
+                f"{big_ideal / statistics.median(s['ours_fan_big'].times):.3f}",
+            )
         )
-    )
+    if "ours_flat" in s:
+        print(
+            row(
+                f"{PAR_WORKERS} top-level steps @{PAR_LIMIT}: whole run, s",
+                secs(s["ours_flat"].times),
+                secs(s["raw_flat"].times),
+                f"{efficiency(s['ours_flat'].times)}; raw {efficiency(s['raw_flat'].times)}"
+                "; target >= 0.90",
+            )
+        )
+        print(
+            row(
+                "  CPU ms per step (whole process, all threads)",
+                cpu_per_step(s["ours_flat"], PAR_WORKERS),
+                cpu_per_step(s["raw_flat"], PAR_WORKERS),
+                f"one core keeps up with the {PAR_LIMIT} slots only below "
+                f"{WORK_SECONDS * 1e3 / PAR_LIMIT:.1f} ms",
+            )
+        )
+        print(
+            row(
+                "  per run: checkpoints / write rows / commits",
+                f"{s['ours_flat'].rows.checkpoints} / {s['ours_flat'].rows.writes} / "
+                f"{s['ours_flat'].rows.commits}",
+                f"{s['raw_flat'].rows.checkpoints} / {s['raw_flat'].rows.writes} / "
+                f"{s['raw_flat'].rows.commits}",
+            )
+        )
+    if "ours_dag" in s:
+        print(
+            row(
+                f"{DAG_COUNT} DAGs x {DAG_STEPS} steps, 5-50 ms: makespan / crit. path",
+                ratio_cell(s["ours_dag"].inner),
+                ratio_cell(s["raw_dag"].inner),
+                "target <= 1.05 (superstep barrier)",
+            )
+        )
+        print(
+            row(
+                "  first step start to last step end / crit. path",
+                ratio_cell(dag_spans[1:]),  # the warm-up run is left out
+                "",
+                "ours without the run's set-up and finish",
+            )
+        )
     for label, ours_key, raw_key in (
         ("SQLite", "ours_tp", "raw_tp"),
         ("Postgres", "ours_tp_pg", "raw_tp_pg"),
@@ -422,32 +446,34 @@ async def main_table(
                     f"ours / raw time: {paired(s[ours_key].times, s[raw_key].times)}",
                 )
             )
-    print(
-        row(
-            "memory per parked (waiting) run, KiB",
-            kib(s["ours_parked"].inner),
-            kib(s["raw_parked"].inner),
-            f"Python heap kept after parking {PARKED} runs (tracemalloc)",
+    if "ours_parked" in s:
+        print(
+            row(
+                "memory per parked (waiting) run, KiB",
+                kib(s["ours_parked"].inner),
+                kib(s["raw_parked"].inner),
+                f"Python heap kept after parking {PARKED} runs (tracemalloc)",
+            )
         )
-    )
-    base = imports["langgraph.graph"]
-    print(
-        row(
-            "import orchestrator, CPU ms (vs import langgraph.graph)",
-            msecs(imports["orchestrator"]),
-            msecs(base),
-            f"{paired(imports['orchestrator'], base)}  target <= 1.2x; modules "
-            f"{modules_loaded('orchestrator')} vs {modules_loaded('langgraph.graph')}",
+    if imports:
+        base = imports["langgraph.graph"]
+        print(
+            row(
+                "import orchestrator, CPU ms (vs import langgraph.graph)",
+                msecs(imports["orchestrator"]),
+                msecs(base),
+                f"{paired(imports['orchestrator'], base)}  target <= 1.2x; modules "
+                f"{modules_loaded('orchestrator')} vs {modules_loaded('langgraph.graph')}",
+            )
         )
-    )
-    print(
-        row(
-            "  import langgraph (a namespace package), CPU ms",
-            "",
-            msecs(imports["langgraph"]),
-            "imports nothing of LangGraph: not a meaningful reference",
+        print(
+            row(
+                "  import langgraph (a namespace package), CPU ms",
+                "",
+                msecs(imports["langgraph"]),
+                "imports nothing of LangGraph: not a meaningful reference",
+            )
         )
-    )
     print(
         f"ideal parallel time {PAR_WORKERS} x {WORK_SECONDS} s / {PAR_LIMIT} = {IDEAL_PARALLEL} s;"
         f" raw top-level = {PAR_WORKERS} Sends in one superstep with max_concurrency={PAR_LIMIT};"
@@ -586,18 +612,23 @@ async def amain(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-1000", action="store_true", help="skip the 1,000-step chains")
     parser.add_argument(
         "--only",
-        choices=["sequential"],
-        help="only these rows of the main table (no what-if table, no profiles)",
+        default="",
+        help=f"comma-separated groups of the main table to run ({', '.join(GROUPS)}); "
+        "implies --quick and skips Postgres and the 1,000-step chains",
     )
     args = parser.parse_args(argv)
+    only = frozenset(g for g in args.only.split(",") if g)
+    if unknown := only - GROUPS.keys():
+        parser.error(
+            f"unknown --only group(s) {', '.join(sorted(unknown))}; use {', '.join(GROUPS)}"
+        )
+    args.quick = args.quick or bool(only)
     repeats = args.repeats or (2 if args.quick else 5)
     started = time.perf_counter()
     print(f"commit {revision()} (plus any uncommitted changes); load average: {load()}")
-    async with postgres_database(args.pg or None) as pg_url:
-        await main_table(
-            repeats, pg_url, big=not args.no_1000, sequential_only=args.only == "sequential"
-        )
-    if not args.quick and not args.only:
+    async with postgres_database(None if only else args.pg or None) as pg_url:
+        await main_table(repeats, pg_url, big=not args.no_1000, only=only)
+    if not args.quick:
         await what_if_table(repeats)
         await profile(
             f"one {SEQ_STEPS}-step sequential execute_workflow",

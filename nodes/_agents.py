@@ -11,17 +11,32 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.runnables import Runnable
-from langchain_core.tools import BaseTool
 from langgraph.pregel import Pregel
 
 from state import ModelProviderError
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+
+def instance_of(value: Any, module: str, name: str) -> bool:
+    """`isinstance(value, module.name)` without importing `module`: nothing can be an
+    instance of a class whose module was never imported (so `import orchestrator` need not
+    load LangChain's tools and chat models)."""
+    loaded = sys.modules.get(module)
+    return loaded is not None and isinstance(value, getattr(loaded, name))
+
+
+def is_tool(value: Any) -> bool:
+    """True for a LangChain tool (`BaseTool`)."""
+    return instance_of(value, "langchain_core.tools.base", "BaseTool")
 
 
 class AgentKind(StrEnum):
@@ -79,11 +94,13 @@ def create_model(spec: str, name: str) -> BaseChatModel:
 
 def kind_of(agent: Any) -> AgentKind:
     """The kind of a registered agent or action."""
-    if isinstance(agent, str | BaseChatModel):
+    if isinstance(agent, str) or instance_of(
+        agent, "langchain_core.language_models.chat_models", "BaseChatModel"
+    ):
         return AgentKind.CHAT_MODEL
     if isinstance(agent, Pregel):
         return AgentKind.GRAPH
-    if isinstance(agent, Runnable | BaseTool):
+    if isinstance(agent, Runnable) or is_tool(agent):
         return AgentKind.RUNNABLE
     return AgentKind.FUNCTION
 

@@ -23,6 +23,9 @@ from nodes._trace import step_run
 from policies import evaluate, evaluate_condition, map_inputs, map_outputs
 from state import OrchestratorError, StepFailedError, StepStatus, StepType, WorkflowStep
 
+ADMIT_FACTOR = 2
+"""A parallel container admits this many children per concurrency slot at a time."""
+
 
 async def run_step(
     step: WorkflowStep,
@@ -88,7 +91,16 @@ async def run_parallel(
     """Run the children concurrently and judge the share that succeeded."""
     started, cpu = env.services.clock(), time.process_time()
     inner = replace(env, gate=asyncio.Semaphore(env.max_parallel))
-    children = await asyncio.gather(*(_child(c, inner, namespace) for c in step.parallel_steps))
+    # Children past twice the cap wait before their bookkeeping (hooks, audit, mappings):
+    # started all at once, those preludes would keep the event loop busy while the first
+    # children's actions end, delaying the hand-over of their slots.
+    admitted = asyncio.Semaphore(ADMIT_FACTOR * env.max_parallel)
+
+    async def admit(c: WorkflowStep) -> StepOutcome:
+        async with admitted:
+            return await _child(c, inner, namespace)
+
+    children = await asyncio.gather(*(admit(c) for c in step.parallel_steps))
     succeeded = [c for c in children if c.status is StepStatus.COMPLETED]
     failures = {
         c.step_id: f"{type(c.error).__name__}: {c.error}"

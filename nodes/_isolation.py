@@ -20,12 +20,13 @@ import contextlib
 import contextvars
 import functools
 import inspect
-import multiprocessing
 import pickle
 import sys
 from collections.abc import Callable, Mapping
-from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
 
 __all__ = ["run_in_process", "run_in_thread"]
 
@@ -71,6 +72,8 @@ async def _awaited(result: Any) -> Any:
 
 
 def _context() -> Any:
+    import multiprocessing  # loaded by the first process-isolated step, not at import
+
     return multiprocessing.get_context("fork" if sys.platform != "win32" else "spawn")
 
 

@@ -52,6 +52,11 @@ def _waits_for(workflow: AdvancedWorkflow) -> dict[str, tuple[str, ...]]:
     return {sid: tuple(sorted(deps)) for sid, deps in waits.items()}
 
 
+def waits_for(workflow: AdvancedWorkflow) -> dict[str, tuple[str, ...]]:
+    """`{step_id: steps it waits for}` of the top-level steps."""
+    return _waits_for(workflow)
+
+
 @per_workflow
 def handler_only(workflow: AdvancedWorkflow) -> frozenset[str]:
     """Steps that run only when a failure calls them."""

@@ -52,6 +52,7 @@ class StepTask(TypedDict):
     adaptive: NotRequired[bool]
     worker: NotRequired[dict[str, Any]]
     version: NotRequired[str]
+    dag: NotRequired[dict[str, Any]]
 
 
 def run_key_prefix(state: EnterpriseWorkflowState) -> str:

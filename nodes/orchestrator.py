@@ -7,12 +7,14 @@ function (`determine_execution_path`) dispatches, one `Send` per step.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
 from nodes._compensation import compensation_plan
+from nodes._dag import dag_enabled, dag_group
 from nodes._definition import fingerprint, per_workflow, workflow_from_state
 from nodes._events import emit
 from nodes._fanout import is_fanout, pending_workers
@@ -301,6 +303,7 @@ def _schedule(
         return {**update, **_finish(WorkflowStatus.FAILED, now, error=budget_error)}
     if unhandled_failures(state, workflow):
         return {**update, "current_steps": []}  # error_recovery decides what the failure becomes
+    dag = dag_enabled(config)
     decision = plan(
         workflow,
         completed=state.completed_steps,
@@ -308,8 +311,10 @@ def _schedule(
         skipped=state.skipped_steps,
         triggered=state.triggered_steps,
         handled=state.handled_failures,
-        cap=not config.get("configurable", {}).get(DISPATCH_ALL, False),
+        cap=not (dag or config.get("configurable", {}).get(DISPATCH_ALL, False)),
     )
+    if dag:
+        decision = replace(decision, ready=_with_dag(workflow, decision.ready))
     if decision.skip:
         update["skipped_steps"] = list(decision.skip)
         update["step_results"] = {
@@ -335,7 +340,7 @@ def _schedule(
     }
     if points:
         update["rollback_points"] = points
-    capped = not config.get("configurable", {}).get(DISPATCH_ALL, False)
+    capped = dag or not config.get("configurable", {}).get(DISPATCH_ALL, False)
     ready = _expand_fanouts(state, workflow, decision.ready, capped)
     dispatch: dict[str, Any] = {"current_steps": ready}
     # write only what changed: every channel written is a row in the checkpoint's writes
@@ -356,6 +361,22 @@ def _schedule(
     elif state.status is not WorkflowStatus.RUNNING:
         dispatch["status"] = WorkflowStatus.RUNNING.value
     return {**update, **dispatch}
+
+
+def _with_dag(workflow: AdvancedWorkflow, ready: list[str]) -> list[str]:
+    """The steps to dispatch when ready action steps go out as one DAG task: the whole
+    group (its task caps how many run at once), every approval, and up to
+    `max_parallel_steps - 1` others, so that the others and the group's steps stay within
+    the cap together."""
+    cap = workflow.max_parallel_steps
+    group = dag_group(workflow, ready)
+    # approvals only open a request and wait: they take no slot, and all go out at once
+    waits = [s for s in ready if workflow.step(s).step_type is StepType.HUMAN_APPROVAL]
+    others = [sid for sid in ready if sid not in group and sid not in waits]
+    if not group:
+        return [sid for sid in ready if sid in waits or sid in others[:cap]]
+    kept = set(others[: max(0, cap - 1)]) | set(waits)
+    return [*group, *(sid for sid in ready if sid in kept)]
 
 
 def _expand_fanouts(

@@ -8,6 +8,7 @@ from langgraph.errors import GraphBubbleUp
 from langgraph.runtime import Runtime
 
 from nodes._containers import run_step
+from nodes._dag import DAG_KEY, run_dag
 from nodes._definition import step_from_data
 from nodes._fanout import gather, is_fanout, make_plan, run_worker, worker_record
 from nodes._model_calls import TokenMeter
@@ -54,8 +55,11 @@ def failed_outcome(task: StepTask, error: BaseException, now: float) -> StepOutc
     return StepOutcome(task["step_id"], StepStatus.FAILED, error=error, started=now, finished=now)
 
 
-async def parallel_executor(task: StepTask, runtime: Runtime[Any]) -> dict[str, Any]:
-    """Run the task's step under its policies and record the outcome."""
+async def parallel_executor(task: StepTask, runtime: Runtime[Any]) -> Any:
+    """Run the task's step under its policies and record the outcome (or, for a DAG task,
+    a group of steps each started when its dependencies ended: see `nodes._dag`)."""
+    if DAG_KEY in task:
+        return await run_dag(dict(task), runtime, execute)
     return await execute(task, step_from_data(task["step"]), runtime)
 
 

@@ -22,7 +22,6 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langgraph.config import get_stream_writer
 from langgraph.errors import GraphBubbleUp
-from langgraph.prebuilt import ToolNode
 from langgraph.runtime import Runtime
 
 from nodes._agents import AgentKind, answer_of, kind_of, to_messages, trace_of, usage_of
@@ -62,6 +61,8 @@ async def _with_model(
     bound = model.bind_tools(tools) if tools else model
     # LangGraph's ToolNode runs one turn's tool calls concurrently and turns a tool's error
     # (or an unknown tool) into an error observation for the model
+    from langgraph.prebuilt import ToolNode  # loaded with the first react step, not at import
+
     tool_node = ToolNode(tools, handle_tool_errors=_tool_error) if tools else None
     messages: list[BaseMessage] = to_messages(task.get("inputs") or {})
     if prompt := _system_prompt(step, task):

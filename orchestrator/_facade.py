@@ -28,14 +28,14 @@ from nodes import (
     load_actions_module,
     workflow_from_state,
 )
-from nodes.orchestrator import DISPATCH_ALL
+from nodes._dag import SCHEDULE_DAG
 from orchestrator._agent_check import check_agents
 from orchestrator._approvals import choose_request, decision, expired
 from orchestrator._audit import VerifyResult
 from orchestrator._audit_hooks import with_audit
 from orchestrator._config import OrchestratorConfig
 from orchestrator._graph import build_graph
-from orchestrator._live_steps import LiveSteps
+from orchestrator._live_steps import LiveSteps, with_steps_in_flight
 from orchestrator._loader import load_workflow
 from orchestrator._options import RunSlots, apply_options, run_cap
 from orchestrator._ownership import lease_ttl, owning
@@ -256,12 +256,11 @@ class EnterpriseWorkflowOrchestrator:
         run_id: str, workflow: AdvancedWorkflow, caller: RunnableConfig | None = None
     ) -> RunnableConfig:
         limit = max(1000, 10 * sum(1 for _ in workflow.iter_steps()))
-        # every ready step goes out in one superstep and LangGraph caps how many run at once,
-        # instead of batches of max_parallel_steps that each wait for their slowest step
+        # ready action steps go out as one DAG task that starts each step when its own
+        # dependencies end (nodes/_dag.py), instead of supersteps waiting for their slowest
         config: RunnableConfig = {
-            "configurable": {"thread_id": run_id, DISPATCH_ALL: True},
+            "configurable": {"thread_id": run_id, SCHEDULE_DAG: True},
             "recursion_limit": limit,
-            "max_concurrency": workflow.max_parallel_steps,
         }
         return merge_caller_config(config, caller)
 
@@ -303,7 +302,8 @@ class EnterpriseWorkflowOrchestrator:
 
         `config` is a LangChain `RunnableConfig` whose `callbacks`, `tags`, `metadata`,
         `run_name`, `recursion_limit` and `max_concurrency` apply to the run: every step runs
-        as a child run named `step:<id>` under it (see README, "Traces").
+        as a child run named `step:<id>` under it (see README, "Traces"). A `max_concurrency`
+        turns DAG tasks off (ready steps then go out `max_parallel_steps` per superstep).
         """
         workflow, payload, run_id = await self._start(
             workflow, input_data, run_id, execution_options
@@ -535,7 +535,12 @@ class EnterpriseWorkflowOrchestrator:
                 "the database it ran on with --db / checkpointer="
             )
         workflow = workflow_from_state(values["workflow"], values.get("workflow_key") or None)
-        return snapshot, RunResult.from_snapshot(run_id, snapshot), workflow
+        shown = snapshot
+        if snapshot.next and isinstance(graph.checkpointer, BaseCheckpointSaver):  # mid-superstep
+            saved = await graph.checkpointer.aget_tuple(snapshot.config)
+            if saved is not None and saved.pending_writes:
+                shown = snapshot._replace(values=with_steps_in_flight(values, saved.pending_writes))
+        return snapshot, RunResult.from_snapshot(run_id, shown), workflow
 
     async def submit(
         self,

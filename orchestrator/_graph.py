@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command
 
 from nodes import (
     EXECUTOR_NODES,
@@ -44,6 +47,8 @@ def _node(fn: Callable[..., Awaitable[dict[str, Any]]]) -> Any:
     @functools.wraps(fn)
     async def packed(state: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         update = await fn(state, *args, **kwargs)
+        if isinstance(update, list):  # a DAG task: one Command per step, in finishing order
+            return [_packed_command(c) for c in update]
         if not isinstance(update, dict) or not update:
             return update
         if isinstance(state, EnterpriseWorkflowState) and _ends(update.get("status")):
@@ -53,6 +58,12 @@ def _node(fn: Callable[..., Awaitable[dict[str, Any]]]) -> Any:
     # LangGraph's add_node overloads do not cover nodes taking both config and runtime, nor
     # runtimes with a context type; the signatures are checked by LangGraph at compile time.
     return packed
+
+
+def _packed_command(command: Any) -> Any:
+    if isinstance(command, Command) and isinstance(command.update, dict):
+        return dataclasses.replace(command, update=pack(command.update))
+    return command
 
 
 _ENDED = frozenset(s.value for s in WorkflowStatus if s.is_terminal)
@@ -81,6 +92,22 @@ def build_graph(
     with `fail_runs` a failed or timed-out workflow ends in `workflow_failed`, which raises
     `WorkflowFailedError` so the LangGraph run itself fails (its state is kept).
     """
+    compiled = _compiled(input_schema, output_schema, fail_runs)
+    # a copy shares the compiled nodes and channels; only the saver differs per orchestrator
+    return compiled.copy(update={"checkpointer": checkpointer})
+
+
+_COMPILED: dict[tuple[Any, Any, bool], CompiledStateGraph[Any, Any, Any, Any]] = {}
+
+
+def _compiled(
+    input_schema: type[Any] | None, output_schema: type[Any] | None, fail_runs: bool
+) -> CompiledStateGraph[EnterpriseWorkflowState, Any, Any, Any]:
+    """The graph compiled once per process and shape (compiling inspects every node's
+    bytecode: tens of milliseconds each orchestrator would pay)."""
+    key = (input_schema, output_schema, fail_runs)
+    if (done := _COMPILED.get(key)) is not None:
+        return done
     builder = StateGraph(
         EnterpriseWorkflowState, input_schema=input_schema, output_schema=output_schema
     )
@@ -94,7 +121,8 @@ def build_graph(
     route, recover, ends = determine_execution_path, after_recovery, [END]
     if fail_runs:
         builder.add_node("workflow_failed", _node(workflow_failed))
-        route, recover = _failing(determine_execution_path), _failing(after_recovery)
+        route = _failing(determine_execution_path, with_config=True)
+        recover = _failing(after_recovery)
         ends = [END, "workflow_failed"]
     builder.add_conditional_edges(
         "orchestrator", route, [*EXECUTOR_NODES, "orchestrator", "error_recovery", *ends]
@@ -104,15 +132,15 @@ def build_graph(
     builder.add_conditional_edges(
         "error_recovery", recover, ["orchestrator", "error_recovery", *ends]
     )
-    return builder.compile(checkpointer=checkpointer, name=GRAPH_NAME)
+    return _COMPILED.setdefault(key, builder.compile(name=GRAPH_NAME))
 
 
 _FAILED = (WorkflowStatus.FAILED, WorkflowStatus.TIMED_OUT)
 
 
-def _failing(route: Callable[[EnterpriseWorkflowState], Awaitable[Any]]) -> Any:
-    async def routed(state: EnterpriseWorkflowState) -> Any:
-        target = await route(state)
+def _failing(route: Callable[..., Awaitable[Any]], *, with_config: bool = False) -> Any:
+    async def routed(state: EnterpriseWorkflowState, config: RunnableConfig) -> Any:
+        target = await (route(state, config) if with_config else route(state))
         return "workflow_failed" if target == END and state.status in _FAILED else target
 
     routed.__name__ = route.__name__

@@ -12,6 +12,7 @@ import threading
 from typing import Any
 
 from nodes import RunHooks
+from nodes._dag import finished_in_flight
 from state import StepStatus
 
 
@@ -57,3 +58,21 @@ class LiveSteps(RunHooks):
             if current.get("status") not in finished:
                 merged[sid] = {**current, "step_id": sid, "status": status}
         return merged
+
+
+def with_steps_in_flight(values: dict[str, Any], pending_writes: Any) -> dict[str, Any]:
+    """State `values` with the steps that a DAG task finished while its superstep still runs
+    (saved as the superstep's pending writes, not yet in the checkpoint's values): a dict
+    field takes the step's entries, a list field its new ids."""
+    updates = finished_in_flight(pending_writes)
+    if not updates:
+        return values
+    merged = dict(values)
+    for update in updates:
+        for key, value in update.items():
+            old = merged.get(key)
+            if isinstance(old, dict) and isinstance(value, dict):
+                merged[key] = {**old, **value}
+            elif isinstance(old, list) and isinstance(value, list):
+                merged[key] = old + [v for v in value if v not in old]
+    return merged

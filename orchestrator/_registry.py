@@ -6,16 +6,16 @@ import difflib
 import functools
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from langchain_core.runnables import Runnable
-from langchain_core.tools import BaseTool
 
 from nodes import StepContext
 from nodes._agents import (
     AgentKind,
     create_model,
     is_model_string,
+    is_tool,
     kind_of,
     missing_provider_package,
     reply_output,
@@ -24,6 +24,9 @@ from nodes._agents import (
 )
 from nodes._isolation import run_in_process, run_in_thread
 from state import ActionNotFoundError, MappingError
+
+if TYPE_CHECKING:
+    from langchain_core.tools import BaseTool
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -72,7 +75,7 @@ class ActionRegistry:
                 f"action '{name}' must be a function, tool or Runnable, got {type(action).__name__}"
             )
         self._actions[name] = action
-        if isinstance(action, BaseTool):
+        if is_tool(action):
             self._tools.setdefault(action.name, action)
 
     def add_tool(self, tool: BaseTool, name: str | None = None) -> BaseTool:
@@ -168,7 +171,7 @@ class ActionRegistry:
         target = self._actions.get(name)
         if target is None:
             raise _missing("action", name, self._actions)
-        if isinstance(target, BaseTool):
+        if is_tool(target):
             return frozenset(target.args)
         if isinstance(target, Runnable):
             return None

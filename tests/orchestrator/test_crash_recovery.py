@@ -150,6 +150,13 @@ def fanout(tmp_path_factory: pytest.TempPathFactory) -> Crash:
 
 
 @pytest.fixture(scope="module")
+def dag(tmp_path_factory: pytest.TempPathFactory) -> Crash:
+    """p1 -> p1b beside a slow p2 in one DAG task, killed after p1b finished (mid-superstep)."""
+    root = tmp_path_factory.mktemp("dag")
+    return _crash_and_resume(root, "dag.yaml", "R5", "p2.started", recorded_first="p1b")
+
+
+@pytest.fixture(scope="module")
 def container(tmp_path_factory: pytest.TempPathFactory) -> Crash:
     """A parallel container with children c1 (fast) and c2 (slow), killed while c2 runs."""
     root = tmp_path_factory.mktemp("container")
@@ -240,3 +247,29 @@ def test_container_run_completes_after_resume(container: Crash) -> None:
     assert container.resume.code == 0, container.resume.stderr
     assert container.resume.json()["completed_steps"] == ["fan", "c1", "c2", "join"]
     assert len(container.runs_of("join")) == 1
+
+
+def test_status_shows_steps_a_dag_task_finished_before_the_kill(dag: Crash) -> None:
+    """`status` after the kill reports the steps the DAG task finished mid-superstep."""
+    assert dag.status.json()["completed_steps"] == ["p1", "p1b"], dag.status.stdout
+
+
+def test_steps_finished_in_a_dag_task_do_not_rerun(dag: Crash) -> None:
+    """A step and its dependent that finished inside a killed DAG task do not run again."""
+    assert (len(dag.runs_of("p1")), len(dag.runs_of("p1b"))) == (1, 1), dag.effects
+
+
+def test_step_killed_in_a_dag_task_reruns_with_the_same_key(dag: Crash) -> None:
+    """The step in flight when the DAG task was killed runs again with the same key."""
+    keys = dag.runs_of("p2")
+    assert len(keys) == 2, dag.effects
+    assert keys[0] == keys[1]
+
+
+def test_dag_run_completes_after_resume(dag: Crash) -> None:
+    """After the resume the join runs once and the run completes with every step."""
+    assert dag.resume.code == 0, dag.resume.stderr
+    body = dag.resume.json()
+    assert body["status"] == "completed"
+    assert sorted(body["completed_steps"]) == ["join", "p1", "p1b", "p2"]
+    assert len(dag.runs_of("join")) == 1
