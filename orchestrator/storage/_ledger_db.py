@@ -16,7 +16,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from orchestrator.storage._migrations import upgrade
 from orchestrator.storage._sql import PostgresDb, SqlDb, SqliteDb, Tx, _SqliteTx
@@ -34,6 +34,19 @@ Record = tuple[dict[str, Any], str | None]
 """An entry and its dedupe key."""
 Rechain = Callable[[dict[str, Any], int, str], None]
 """Moves an entry after `(seq, prev_hash)` when another writer appended meanwhile."""
+
+Stored = Callable[[BaseException | None], None]
+"""Told, on the event loop, that entries handed to an `EntrySink` were committed (None)."""
+
+
+class EntrySink(Protocol):
+    """Commits audit entries together with other saves (the checkpointer's transaction)."""
+
+    path: Path | None
+    """The SQLite file it writes to; a ledger only uses a sink on its own file."""
+
+    def store_entries(self, records: list[Record], rechain: Rechain, done: Stored) -> bool:
+        """Queue `records` into the next commit; False when it cannot (wrong thread)."""
 
 
 class LedgerDb(ABC):
