@@ -258,7 +258,9 @@ class AuditLedger:
             if defer and self._writer is None:
                 self._pending.append(record)
             elif self._writer is None and self._handed and self._hand_over(record):
-                pass  # after entries the sink still holds, in the same order
+                # after the entries the sink still holds: in chain order, and never around
+                # a checkpoint that names them; with none held, store it now (below)
+                pass
             elif self._writer is None and db.try_insert([*self._pending, record], _rechain):
                 self._pending.clear()
                 self._drained.notify_all()

@@ -10,9 +10,11 @@ and `aput_writes` returns once they are queued. The next `aput` commits everythi
 its checkpoint in one transaction, in queue order, on aiosqlite's thread (one hop instead of
 one per statement). So writes are never on disk later than a checkpoint that relies on them,
 the audit entries are on disk together with the `audit_head` that names them, and a
-sequential step costs one commit. Writes no checkpoint follows (a task that finished while
-its siblings still run, a failing or interrupted superstep) are committed on their own after
-`linger` seconds, and at once by every read, by `drain()` and on close: a finished task's
+sequential step costs one commit. A task's error or interrupt (a superstep that ends without
+a checkpoint) is committed at once, with every write queued before it, before `aput_writes`
+returns (LangGraph waits for it before it ends the run). Writes of a task that finished while
+its siblings still run are committed on their own after `linger` seconds, and at once by
+every read, by `drain()` and on close: a finished task's
 writes survive a crash unless it strikes within `linger` of the task finishing, the same
 window in which a stock save of them can still be in flight. With `durability="sync"` the
 next superstep starts only once its checkpoint (and so every write before it) is committed,
@@ -25,6 +27,7 @@ import asyncio
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +58,10 @@ LINGER = 0.005
 committed on their own: long enough for a sequential step (well under a millisecond apart),
 short enough that a task finishing beside slower siblings is on disk almost at once."""
 
+_SETTLING = frozenset(WRITES_IDX_MAP)
+"""LangGraph's special channels (error, interrupt, resume, scheduled): such a write can end a
+superstep with no checkpoint after it."""
+
 _PUT_CHECKPOINT = (
     "INSERT OR REPLACE INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, "
     "parent_checkpoint_id, type, checkpoint, metadata) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -65,11 +72,24 @@ _WRITE_COLUMNS = (
 )
 
 
-class GroupCommitSqliteSaver(AsyncSqliteSaver):
-    """An `AsyncSqliteSaver` whose saves of one event-loop turn share one transaction.
+@dataclass(eq=False)
+class _Queue:
+    """What a saver and its copies share (LangGraph copies savers, `with_allowlist`)."""
 
-    Reads, listing, deletion and the schema are LangGraph's own; only `aput` and
-    `aput_writes` are queued. Use it like the stock saver:
+    jobs: list[tuple[Job, Done]] = field(default_factory=list)
+    committer: asyncio.Task[None] | None = None
+    waiting: asyncio.Future[None] | None = None
+    urgent: bool = False
+    failure: Exception | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    commits: int = 0
+
+
+class GroupCommitSqliteSaver(AsyncSqliteSaver):
+    """An `AsyncSqliteSaver` that commits a superstep's writes with its checkpoint.
+
+    Reads, listing, deletion and the schema are LangGraph's own (each commits what is
+    queued first); `aput_writes` queues and `aput` commits. Use it like the stock saver:
 
     ```python
     async with aiosqlite.connect("runs.sqlite") as conn:
@@ -90,17 +110,15 @@ class GroupCommitSqliteSaver(AsyncSqliteSaver):
     ) -> None:
         super().__init__(conn, serde=serde)
         self.linger = linger
-        """Seconds task writes wait for the checkpoint that follows them."""
+        """Seconds queued writes wait for the checkpoint that follows them."""
         self.path = path.resolve() if path is not None else None
         """The database file, so that a ledger on the same file can share its commits."""
-        self.commits = 0
+        self._q = _Queue()
+
+    @property
+    def commits(self) -> int:
         """Transactions this saver committed (a figure for benchmarks and tests)."""
-        self._queue: list[tuple[Job, Done]] = []
-        self._committer: asyncio.Task[None] | None = None
-        self._waiting: asyncio.Future[None] | None = None
-        self._failure: Exception | None = None
-        self._urgent = False
-        self._loop: asyncio.AbstractEventLoop | None = None
+        return self._q.commits
 
     async def aput(
         self,
@@ -125,7 +143,7 @@ class GroupCommitSqliteSaver(AsyncSqliteSaver):
             blob,
             meta.encode("utf-8", "ignore"),
         )
-        await self._save(_statement(_PUT_CHECKPOINT, [row]), urgent=True)
+        await self._committed(_statement(_PUT_CHECKPOINT, [row]))
         return {
             "configurable": {
                 "thread_id": thread_id,
@@ -160,35 +178,34 @@ class GroupCommitSqliteSaver(AsyncSqliteSaver):
             )
             for idx, (channel, value) in enumerate(writes)
         ]
-        self._loop = asyncio.get_running_loop()
-        self._queue.append((_statement(query, rows), self._lazy_done))
-        self._wake(urgent=False)
+        if not any(channel in _SETTLING for channel, _ in writes):
+            self._enqueue(_statement(query, rows), self._lazy_done, urgent=False)
+            return
+        # an error or interrupt ends the superstep without a checkpoint: commit it (and the
+        # finished siblings' writes queued before it) before LangGraph ends the run
+        await self._committed(_statement(query, rows))
 
     def store_entries(self, records: list[Record], rechain: Rechain, done: Done) -> bool:
-        """Queue audit entries into the next commit; `done` is told how it went.
-
-        False (nothing queued) when called off the event loop this saver commits on.
-        """
+        """Queue audit entries for the next commit; `done` is told, on the event loop, how
+        it went. False (nothing queued) when called off the loop this saver commits on."""
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             return False
-        if self._loop is not None and running is not self._loop:
+        if self._q.loop is not None and running is not self._q.loop:
             return False
-        self._loop = running
 
         def job(conn: sqlite3.Connection) -> None:
             insert_records(_SqliteTx(conn), records, rechain)
 
-        self._queue.append((job, done))
-        self._wake(urgent=False)
+        self._enqueue(job, done, urgent=False)
         return True
 
     async def drain(self) -> None:
         """Commit every queued save now and wait for it (reads do it first; so does close)."""
-        while self._committer is not None:
+        while (committer := self._q.committer) is not None:
             self._hurry()
-            await asyncio.shield(self._committer)
+            await asyncio.shield(committer)
         self._raise_failure()
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
@@ -222,22 +239,21 @@ class GroupCommitSqliteSaver(AsyncSqliteSaver):
         await super().adelete_thread(thread_id)
 
     def _lazy_done(self, error: BaseException | None) -> None:
-        if isinstance(error, Exception) and self._failure is None:
-            self._failure = error  # raised by the next checkpoint save or drain
+        if isinstance(error, Exception) and self._q.failure is None:
+            self._q.failure = error  # raised by the next checkpoint save, read or drain
 
     def _raise_failure(self) -> None:
-        if self._failure is not None:
-            failure, self._failure = self._failure, None
+        if (failure := self._q.failure) is not None:
+            self._q.failure = None
             raise failure
 
-    async def _save(self, job: Job, *, urgent: bool) -> None:
-        loop = asyncio.get_running_loop()
-        self._loop = loop
-        finished: asyncio.Future[None] = loop.create_future()
+    async def _committed(self, job: Job) -> None:
+        """Queue `job` and commit the queue now; returns once it is on disk."""
+        finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
         def done(error: BaseException | None) -> None:
             if finished.done():
-                return  # the caller was cancelled; the save itself still went through
+                return  # the caller was cancelled; the save itself went on
             if error is None:
                 finished.set_result(None)
             elif isinstance(error, Exception):
@@ -245,83 +261,81 @@ class GroupCommitSqliteSaver(AsyncSqliteSaver):
             else:
                 finished.cancel()  # the loop is shutting down
 
-        self._queue.append((job, done))
-        self._wake(urgent=urgent)
+        self._enqueue(job, done, urgent=True)
         await finished
 
-    def _wake(self, *, urgent: bool) -> None:
-        if self._committer is None:
-            self._committer = asyncio.get_running_loop().create_task(
-                self._commit_queued(), name="orchestrator-saver-commit"
-            )
+    def _enqueue(self, job: Job, done: Done, *, urgent: bool) -> None:
+        q = self._q
+        q.loop = asyncio.get_running_loop()
+        q.jobs.append((job, done))
+        if q.committer is None:
+            q.committer = q.loop.create_task(self._commit_queued(), name="saver-commit")
         if urgent:
             self._hurry()
 
     def _hurry(self) -> None:
-        self._urgent = True
-        if self._waiting is not None and not self._waiting.done():
-            self._waiting.set_result(None)
+        q = self._q
+        q.urgent = True
+        if q.waiting is not None and not q.waiting.done():
+            q.waiting.set_result(None)
 
     async def _commit_queued(self) -> None:
+        q = self._q
         batch: list[tuple[Job, Done]] = []
         try:
-            while self._queue:
-                if not self._urgent:
+            while q.jobs:
+                if not q.urgent:
                     # writes and audit entries wait (at most `linger`) for the checkpoint
                     # LangGraph saves once the superstep's last task is done
                     loop = asyncio.get_running_loop()
-                    self._waiting = loop.create_future()
+                    q.waiting = loop.create_future()
                     timer = loop.call_later(self.linger, self._hurry)
                     try:
-                        await self._waiting
+                        await q.waiting
                     finally:
                         timer.cancel()
-                        self._waiting = None
-                self._urgent = False
-                batch, self._queue = self._queue, []
+                        q.waiting = None
+                q.urgent = False
+                batch = q.jobs[:]
+                del q.jobs[:]
                 try:
                     async with self.lock:
-                        errors = await self._on_thread([job for job, _ in batch])
-                except Exception as exc:  # noqa: BLE001 -- handed to every waiting save
-                    errors = [exc] * len(batch)
-                for (_, done), error in zip(batch, errors, strict=True):
+                        error = await self._on_thread([job for job, _ in batch])
+                except Exception as exc:  # noqa: BLE001 -- handed to every save of the batch
+                    error = exc
+                for _, done in batch:
                     done(error)
                 batch = []
         except BaseException as exc:  # cancelled: no save may wait forever
-            for _, done in [*batch, *self._queue]:
+            for _, done in [*batch, *q.jobs]:
                 done(exc)
-            self._queue = []
+            del q.jobs[:]
             raise
         finally:
-            self._committer = None
+            q.committer = None
 
-    async def _on_thread(self, jobs: list[Job]) -> list[Exception | None]:
+    async def _on_thread(self, jobs: list[Job]) -> Exception | None:
         # aiosqlite runs functions on its thread only through `_execute` (every public
         # method uses it); one hop for the whole transaction instead of one per statement
         run: Callable[..., Any] = self.conn._execute
-        errors: list[Exception | None] = await run(self._commit, jobs)
-        return errors
+        error: Exception | None = await run(self._commit, jobs)
+        return error
 
-    def _commit(self, jobs: list[Job]) -> list[Exception | None]:
+    def _commit(self, jobs: list[Job]) -> Exception | None:
         """On aiosqlite's thread: all `jobs` in one transaction. They stand or fall together:
         a checkpoint must never be on disk without the writes queued before it."""
+        conn: sqlite3.Connection = self.conn._conn
         try:
-            self._transaction(self.conn._conn, jobs)
-        except Exception as exc:  # noqa: BLE001 -- returned to every save of the batch
-            return [exc] * len(jobs)
-        return [None] * len(jobs)
-
-    def _transaction(self, conn: sqlite3.Connection, jobs: list[Job]) -> None:
-        if not conn.in_transaction:
-            conn.execute("BEGIN IMMEDIATE")  # take the write lock before reading audit heads
-        try:
+            if not conn.in_transaction:
+                conn.execute("BEGIN IMMEDIATE")  # the write lock before reading audit heads
             for job in jobs:
                 job(conn)
             conn.commit()
-        except BaseException:
+        except Exception as exc:  # noqa: BLE001 -- returned to every save of the batch
             conn.rollback()
-            raise
-        self.commits += 1
+            return exc
+        self._q.commits += 1
+        return None
 
 
 def _statement(sql: str, rows: list[tuple[Any, ...]]) -> Job:
