@@ -83,6 +83,12 @@ class _Queue:
     failure: Exception | None = None
     loop: asyncio.AbstractEventLoop | None = None
     commits: int = 0
+    lazy: set[int] = field(default_factory=set)
+    """Ids of the queued jobs nobody waits for (task writes)."""
+
+    def urgent_in(self, batch: list[tuple[Job, Done]]) -> bool:
+        """True when a caller waits for some job of `batch` (and so hears its error)."""
+        return any(id(job) not in self.lazy for job, _ in batch)
 
 
 class GroupCommitSqliteSaver(AsyncSqliteSaver):
@@ -268,6 +274,8 @@ class GroupCommitSqliteSaver(AsyncSqliteSaver):
         q = self._q
         q.loop = asyncio.get_running_loop()
         q.jobs.append((job, done))
+        if not urgent:
+            q.lazy.add(id(job))
         if q.committer is None:
             q.committer = q.loop.create_task(self._commit_queued(), name="saver-commit")
         if urgent:
@@ -298,6 +306,8 @@ class GroupCommitSqliteSaver(AsyncSqliteSaver):
                 q.urgent = False
                 batch = q.jobs[:]
                 del q.jobs[:]
+                urgent = q.urgent_in(batch)
+                q.lazy.difference_update(id(job) for job, _ in batch)
                 try:
                     async with self.lock:
                         error = await self._on_thread([job for job, _ in batch])
@@ -305,6 +315,8 @@ class GroupCommitSqliteSaver(AsyncSqliteSaver):
                     error = exc
                 for _, done in batch:
                     done(error)
+                if error is not None and q.failure is error and urgent:
+                    q.failure = None  # a waiting save already raised it
                 batch = []
         except BaseException as exc:  # cancelled: no save may wait forever
             for _, done in [*batch, *q.jobs]:

@@ -15,6 +15,7 @@ Scenes:
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import operator
 import os
@@ -71,7 +72,7 @@ def build(scene: str, work: Path, first: bool) -> StateGraph[Any]:
         for name in names:
             builder.add_node(name, node(name))
         builder.add_edge(START, names[0])
-        for before, after in zip(names, names[1:], strict=False):
+        for before, after in itertools.pairwise(names):
             builder.add_edge(before, after)
         builder.add_edge(names[-1], END)
     else:
