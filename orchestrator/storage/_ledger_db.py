@@ -16,7 +16,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from orchestrator.storage._migrations import upgrade
 from orchestrator.storage._sql import PostgresDb, SqlDb, SqliteDb, Tx, _SqliteTx
@@ -56,6 +56,9 @@ class LedgerDb(ABC):
 
     needs_writer: bool = False
     """True when `try_insert` can find the database busy (then a writer thread `insert`s)."""
+    commits: ClassVar[int] = 0
+    """Transactions ledgers of this process committed on their own connections (a
+    benchmark figure; the checkpointer's shared commits are counted by the saver)."""
 
     @abstractmethod
     def try_insert(self, records: list[Record], rechain: Rechain) -> bool:
@@ -205,6 +208,7 @@ def _commit(conn: sqlite3.Connection, records: list[Record], rechain: Rechain) -
     try:
         insert_records(_SqliteTx(conn), records, rechain)
         conn.execute("COMMIT")
+        LedgerDb.commits += 1
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
@@ -232,6 +236,7 @@ class PostgresLedgerDb(LedgerDb):
             for run_id in runs:  # sorted: two writers never wait on each other in a cycle
                 tx.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"audit:{run_id}",))
             insert_records(tx, records, rechain)
+        LedgerDb.commits += 1
 
 
 def open_ledger_db(target: str | Path | None) -> LedgerDb:
