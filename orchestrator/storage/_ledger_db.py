@@ -106,10 +106,13 @@ def _head(tx: Tx | SqlDb, run_id: str) -> tuple[int, str]:
 
 def insert_records(tx: Tx, records: list[Record], rechain: Rechain) -> None:
     """Insert inside the caller's transaction, each entry after what the database holds."""
+    heads: dict[str, tuple[int, str]] = {}  # within the transaction, read once per run
     for entry, key in records:
-        seq, prev = _head(tx, entry["run_id"])
+        run_id = entry["run_id"]
+        seq, prev = heads[run_id] if run_id in heads else _head(tx, run_id)
         if (entry["seq"], entry["prev_hash"]) != (seq + 1, prev):
             rechain(entry, seq + 1, prev)
+        heads[run_id] = (entry["seq"], entry["hash"])
         tx.execute(
             f"INSERT INTO orchestrator_audit ({COLUMNS}, dedupe_key)"  # noqa: S608 -- constant column list
             " VALUES (?,?,?,?,?,?,?,?,?,?)",
