@@ -14,9 +14,9 @@ sequential step costs one commit. A task's error or interrupt (a superstep that 
 a checkpoint) is committed at once, with every write queued before it, before `aput_writes`
 returns (LangGraph waits for it before it ends the run). Writes of a task that finished while
 its siblings still run are committed on their own after `linger` seconds, and at once by
-every read, by `drain()` and on close: a finished task's
-writes survive a crash unless it strikes within `linger` of the task finishing, the same
-window in which a stock save of them can still be in flight. With `durability="sync"` the
+every read, by `drain()` and on close: a finished task's writes survive a crash unless it
+strikes within `linger` of the task finishing, the same window in which a stock save of them
+can still be in flight. With `durability="sync"` the
 next superstep starts only once its checkpoint (and so every write before it) is committed,
 so a step that finished is never lost and never re-run.
 """
