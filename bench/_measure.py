@@ -31,6 +31,8 @@ class Timing:
     barely moves when other processes compete for the cores."""
     inner: float | None = None
     """A second wall time the benchmark reports (the container step's own duration)."""
+    commits: int | None = None
+    """SQLite transactions the run committed, when the benchmark counted them itself."""
 
 
 async def timed(work: Awaitable[T]) -> tuple[Timing, T]:
@@ -55,11 +57,17 @@ class Rows:
     checkpoint_bytes: int = 0
     write_bytes: int = 0
     audit_entries: int = 0
-    """Rows of our audit ledger, written in transactions of its own (not in `commits`)."""
+    """Rows of our audit ledger."""
+    counted_commits: int | None = None
+    """Transactions the run counted as it committed them (ours: the saver's shared commits
+    plus the audit ledger's own)."""
 
     @property
     def commits(self) -> int:
-        """SQLite transactions the run committed (one per checkpoint, one per write batch)."""
+        """SQLite transactions the run committed: as counted, else one per checkpoint and one
+        per write batch (LangGraph's stock saver)."""
+        if self.counted_commits is not None:
+            return self.counted_commits
         return self.checkpoints + self.write_batches
 
 
@@ -156,6 +164,7 @@ async def measure(runs: dict[str, RunOnce], repeats: int) -> dict[str, Sample]:
                     sample.inner.append(timing.inner)
                 if path.exists():
                     sample.rows = db_rows(path)
+                    sample.rows.counted_commits = timing.commits
                     path.unlink()
     return samples
 

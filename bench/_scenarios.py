@@ -19,7 +19,7 @@ import tracemalloc
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,6 +30,7 @@ from typing_extensions import TypedDict
 
 from bench._measure import RunOnce, Timing, saver_for, timed
 from orchestrator import ActionRegistry, EnterpriseWorkflowOrchestrator
+from orchestrator.storage._ledger_db import LedgerDb
 from state import AdvancedWorkflow
 
 # -- storage ---------------------------------------------------------------------------------
@@ -195,6 +196,15 @@ def raw_dags(dags: list[Dag]) -> RunOnce:
 
 
 # -- throughput ------------------------------------------------------------------------------
+
+
+def commits_of(orch: EnterpriseWorkflowOrchestrator) -> int | None:
+    """Checkpoint and audit transactions committed so far: our saver's shared commits plus
+    the audit ledger's own; None when the saver does not count them (LangGraph's own)."""
+    saver = orch._saver
+    if not hasattr(saver, "commits"):
+        return None
+    return int(saver.commits) + LedgerDb.commits
 
 
 def chain_definition(n: int) -> dict[str, Any]:
@@ -388,7 +398,12 @@ def ours_chain(steps: int, storage: str = "sqlite", pg_url: str | None = None) -
     async def run_once(path: Path) -> Timing:
         url = ours_url(storage, path, pg_url)
         async with EnterpriseWorkflowOrchestrator(registry=registry, checkpointer=url) as orch:
+            before = commits_of(orch)
             timing, run = await timed(orch.execute_workflow(workflow, {}))
+            await asyncio.to_thread(orch.audit.ledger.flush)
+            after = commits_of(orch)
+            if before is not None and after is not None:
+                timing = replace(timing, commits=after - before)
         if run.status.value != "completed":
             raise RuntimeError(f"benchmark run ended {run.status.value}: {run.error}")
         return timing

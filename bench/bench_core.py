@@ -41,6 +41,7 @@ from bench._raw import (  # noqa: E402
     raw_send_loop,
 )
 from bench._scenarios import (  # noqa: E402
+    commits_of,
     import_times,
     modules_loaded,
     ours_chain,
@@ -137,11 +138,16 @@ def ours(
     async def run_once(path: Path) -> Timing:
         orch = EnterpriseWorkflowOrchestrator(registry=registry, checkpointer=f"sqlite:///{path}")
         async with orch:  # the connection opens before the clock starts, as for raw
+            before = commits_of(orch)
             if profiler is not None:
                 profiler.enable()
             timing, run = await timed(orch.execute_workflow(workflow, {}))
             if profiler is not None:
                 profiler.disable()
+            await asyncio.to_thread(orch.audit.ledger.flush)
+            after = commits_of(orch)
+            if before is not None and after is not None:
+                timing = replace(timing, commits=after - before)
         if run.status.value != "completed":
             raise RuntimeError(f"benchmark run ended {run.status.value}: {run.error}")
         if container is not None:
@@ -227,6 +233,57 @@ def rows_cell(rows: Rows, steps: int) -> str:
     return (
         f"{rows.checkpoints / steps:.2f} / {rows.writes / steps:.2f} / {rows.commits / steps:.2f}"
     )
+
+
+async def seq_table(repeats: int, pg_url: str | None, big: bool) -> None:
+    """The sequential figures only (`--only seq`): 10, 100 and 1,000 steps on SQLite, 100 on
+    InMemorySaver and Postgres, ours beside raw LangGraph in the same rounds."""
+    runs: dict[str, RunOnce] = {
+        "ours_seq": ours_chain(SEQ_STEPS),
+        "raw_seq": raw_chain_on(SEQ_STEPS),
+        "ours_seq10": ours_chain(10),
+        "raw_seq10": raw_chain_on(10),
+        "ours_mem": ours_chain(SEQ_STEPS, "memory"),
+        "raw_mem": raw_chain_on(SEQ_STEPS, "memory"),
+    }
+    if pg_url is not None:
+        runs |= {
+            "ours_pg": ours_chain(SEQ_STEPS, "postgres", pg_url),
+            "raw_pg": raw_chain_on(SEQ_STEPS, "postgres", pg_url),
+        }
+    s = await measure(runs, repeats)
+    if big:
+        s |= await measure(
+            {"ours_seq1000": ours_chain(1000), "raw_seq1000": raw_chain_on(1000)},
+            max(1, repeats // 2),
+        )
+    print(
+        f"\nmedian (best) of {repeats} interleaved runs after 1 warm-up, fresh SQLite file (WAL)"
+        f" per run, {os.cpu_count()} cores; ratios: median of per-round ratios (best over best)"
+    )
+    print(row("benchmark", "ours", "raw LangGraph", "ratio"))
+    seq_rows(s, "ours_seq10", "raw_seq10", 10, "10-step sequential, SQLite")
+    seq_rows(s, "ours_seq", "raw_seq", SEQ_STEPS, f"{SEQ_STEPS}-step sequential, SQLite")
+    print(
+        row(
+            "  per step: checkpoints / write rows / commits",
+            rows_cell(s["ours_seq"].rows, SEQ_STEPS),
+            rows_cell(s["raw_seq"].rows, SEQ_STEPS),
+            "ours: commits counted (checkpoint + writes + audit)",
+        )
+    )
+    print(
+        row(
+            "  per step: audit ledger entries",
+            f"{s['ours_seq'].rows.audit_entries / SEQ_STEPS:.2f}",
+            "-",
+        )
+    )
+    if "ours_seq1000" in s:
+        seq_rows(s, "ours_seq1000", "raw_seq1000", 1000, "1000-step sequential, SQLite")
+    seq_rows(s, "ours_mem", "raw_mem", SEQ_STEPS, f"{SEQ_STEPS}-step sequential, InMemorySaver")
+    if "ours_pg" in s:
+        seq_rows(s, "ours_pg", "raw_pg", SEQ_STEPS, f"{SEQ_STEPS}-step sequential, Postgres")
 
 
 GROUPS = {
@@ -626,8 +683,13 @@ async def amain(argv: list[str] | None = None) -> None:
     repeats = args.repeats or (2 if args.quick else 5)
     started = time.perf_counter()
     print(f"commit {revision()} (plus any uncommitted changes); load average: {load()}")
-    async with postgres_database(None if only else args.pg or None) as pg_url:
-        await main_table(repeats, pg_url, big=not args.no_1000, only=only)
+    async with postgres_database(
+        args.pg or None if not only or only == {"seq"} else None
+    ) as pg_url:
+        if only == {"seq"}:  # the sequential figures with Postgres and 1,000 steps
+            await seq_table(repeats, pg_url, big=not args.no_1000)
+        else:
+            await main_table(repeats, pg_url, big=not args.no_1000, only=only)
     if not args.quick:
         await what_if_table(repeats)
         await profile(

@@ -14,7 +14,10 @@ Hooks run on the event loop while the checkpointer may hold SQLite's write lock 
 `await`, so an append never waits for that lock there: it writes at once when the lock is
 free, and otherwise hands the entry to a writer thread that waits on its own connection.
 Until then the entry is already chained (in memory), visible to `entries`, and its hash is the
-head. Appends from several processes stay one chain: every write excludes other writers of
+head. When the checkpointer is our `GroupCommitSqliteSaver` on the same file, it is the ledger's
+sink (`attach`): the entries a node chained are committed in the transaction that commits the
+node's writes, so they and the `audit_head` that names them are on disk together or not at all.
+Appends from several processes stay one chain: every write excludes other writers of
 the run (SQLite's write lock, a Postgres advisory lock) and re-sequences the entry after
 whatever the database holds (`seq = max + 1`).
 """
@@ -37,7 +40,7 @@ import structlog
 
 from orchestrator._logging import redact_secrets
 from orchestrator.storage import Backend, backend_of, safe_url, sqlite_path
-from orchestrator.storage._ledger_db import LedgerDb, open_ledger_db
+from orchestrator.storage._ledger_db import EntrySink, LedgerDb, Record, open_ledger_db
 
 GENESIS = "0" * 64
 """`prev_hash` of the first entry of every run."""
@@ -140,8 +143,10 @@ class AuditLedger:
         self._drained = threading.Condition(self._lock)
         self._db: LedgerDb | None = None
         self._latest: dict[str, dict[str, Any]] = {}
-        self._pending: deque[tuple[dict[str, Any], str | None]] = deque()
+        self._pending: deque[Record] = deque()
         self._writer: threading.Thread | None = None
+        self._sink: EntrySink | None = None
+        self._handed: list[Record] = []
 
     @classmethod
     def open(
@@ -176,17 +181,34 @@ class AuditLedger:
             self._db = open_ledger_db(self.path if self.path is not None else self.url)
         return self._db
 
+    def attach(self, sink: EntrySink) -> bool:
+        """Commit deferred entries in `sink`'s transactions (the checkpointer's, on the same
+        SQLite file) instead of a transaction of their own; False when `sink` writes
+        elsewhere."""
+        if self.path is None or sink.path != self.path.resolve():
+            return False
+        with self._lock:
+            self._sink = sink
+        return True
+
+    def detach(self, sink: EntrySink) -> None:
+        """Stop using `sink` (call `flush` first: entries it holds are committed by it)."""
+        with self._lock:
+            if self._sink is sink:
+                self._sink = None
+
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every entry is in the database; False if `timeout` passed first.
 
         Do not call it on an event loop that runs graphs (the writer may be waiting for the
-        checkpointer's commit); use `asyncio.to_thread(ledger.flush)`.
+        checkpointer's commit, and a sink commits on that loop); use
+        `asyncio.to_thread(ledger.flush)`.
         """
         with self._drained:
             if self._pending:
                 # entries deferred to a commit that never came (a run cancelled mid-superstep)
                 self._start_writer()
-            return self._drained.wait_for(lambda: not self._pending, timeout)
+            return self._drained.wait_for(lambda: not self._pending and not self._handed, timeout)
 
     def close(self) -> None:
         """Write what is pending, then close the database connection."""
@@ -238,6 +260,10 @@ class AuditLedger:
             record = (entry, dedupe_key)
             if defer and self._writer is None:
                 self._pending.append(record)
+            elif self._writer is None and self._handed and self._hand_over(record):
+                # after the entries the sink still holds: in chain order, and never around
+                # a checkpoint that names them; with none held, store it now (below)
+                pass
             elif self._writer is None and db.try_insert([*self._pending, record], _rechain):
                 self._pending.clear()
                 self._drained.notify_all()
@@ -247,7 +273,7 @@ class AuditLedger:
             return dict(entry)
 
     def _recorded(self, db: LedgerDb, run_id: str, key: str) -> dict[str, Any] | None:
-        for entry, pending_key in self._pending:
+        for entry, pending_key in [*self._handed, *self._pending]:
             if pending_key == key and entry["run_id"] == run_id:
                 return dict(entry)
         return db.recorded(run_id, key)
@@ -261,13 +287,36 @@ class AuditLedger:
     def commit(self) -> None:
         """Store deferred entries now, in one transaction (or via the writer when busy)."""
         with self._lock:
-            if not self._pending or self._writer is not None:
+            if not self._pending or self._writer is not None or self._hand_over():
                 return
             if self._conn().try_insert(list(self._pending), _rechain):
                 self._pending.clear()
                 self._drained.notify_all()
             else:
                 self._start_writer()
+
+    def _hand_over(self, *more: Record) -> bool:
+        """Give the pending entries (and `more`) to the sink; under the lock."""
+        batch = [*self._pending, *more]
+        if self._sink is None or not self._sink.store_entries(
+            batch, _rechain, lambda error: self._stored(batch, error)
+        ):
+            return False
+        self._handed.extend(batch)
+        self._pending.clear()
+        return True
+
+    def _stored(self, batch: list[Record], error: BaseException | None) -> None:
+        """The sink committed `batch`, or failed: then the writer thread stores it."""
+        done = {id(entry) for entry, _ in batch}
+        with self._lock:
+            self._handed = [r for r in self._handed if id(r[0]) not in done]
+            if error is not None and self._writer is None:
+                self._pending.extendleft(reversed(batch))
+                self._start_writer()
+            elif error is not None:
+                self._pending.extend(batch)  # the writer pops from the left: keep its batch
+            self._drained.notify_all()
 
     def _start_writer(self) -> None:
         if self._writer is None:
@@ -315,7 +364,9 @@ class AuditLedger:
             stored = self._conn().rows(run_id)
             seen = {entry["seq"] for entry in stored}
             waiting = [
-                dict(e) for e, _ in self._pending if e["run_id"] == run_id and e["seq"] not in seen
+                dict(e)
+                for e, _ in [*self._handed, *self._pending]
+                if e["run_id"] == run_id and e["seq"] not in seen
             ]
         return stored + waiting
 

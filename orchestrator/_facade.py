@@ -47,6 +47,7 @@ from orchestrator._step_cache import open_step_cache
 from orchestrator._streaming import StreamMode, StreamSink, merge_caller_config
 from orchestrator.storage import (
     Backend,
+    GroupCommitSqliteSaver,
     RunStore,
     backend_of,
     default_db,
@@ -178,6 +179,8 @@ class EnterpriseWorkflowOrchestrator:
             if self._index is None:
                 self._index = await asyncio.to_thread(RunStore.open, self.checkpointer_url)
             await asyncio.to_thread(self.audit.ledger.setup)  # never create tables in a hook
+            if isinstance(self._saver, GroupCommitSqliteSaver):
+                self.audit.ledger.attach(self._saver)  # a step's entries share its commit
             self._stack, self._loop = stack, loop
             self._graph = build_graph(self._saver)
             return self._graph
@@ -192,6 +195,8 @@ class EnterpriseWorkflowOrchestrator:
     async def aclose(self) -> None:
         """Close the database connections (reopened on the next call)."""
         await asyncio.to_thread(self.audit.ledger.flush)
+        if isinstance(self._saver, GroupCommitSqliteSaver):
+            self.audit.ledger.detach(self._saver)
         self.step_cache.close()
         if self._stack is not None:
             await self._stack.aclose()
@@ -491,17 +496,22 @@ class EnterpriseWorkflowOrchestrator:
         async with self._slots.slot():  # max_concurrent_workflows: wait for a free slot
             # "sync": a superstep's checkpoint is on disk before the next superstep starts,
             # so a crash never loses a step that finished (LangGraph's default is "async")
-            if sink is None:
-                await graph.ainvoke(payload, run_config, context=services, durability="sync")
-            else:
-                async for chunk in graph.astream(
-                    payload,
-                    run_config,
-                    context=services,
-                    durability="sync",
-                    stream_mode=sink.modes,
-                ):
-                    sink.put(chunk)
+            try:
+                if sink is None:
+                    await graph.ainvoke(payload, run_config, context=services, durability="sync")
+                else:
+                    async for chunk in graph.astream(
+                        payload,
+                        run_config,
+                        context=services,
+                        durability="sync",
+                        stream_mode=sink.modes,
+                    ):
+                        sink.put(chunk)
+            finally:
+                if isinstance(self._saver, GroupCommitSqliteSaver):
+                    # writes no checkpoint followed (a failed or interrupted superstep)
+                    await self._saver.drain()
         run = await self.status(run_id)
         if run.status is WorkflowStatus.PAUSED and (await self._rollback_due(run_id)):
             run = await self._restore(run_id, workflow)

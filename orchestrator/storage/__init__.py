@@ -4,6 +4,7 @@ or Postgres, chosen by URL: `memory`, `sqlite:///path` (the default) or `postgre
 from orchestrator.storage._checkpointer import ALLOWED_MODULES, open_checkpointer, serializer
 from orchestrator.storage._leases import DEFAULT_TTL, Heartbeat, Lease, Leases, is_live
 from orchestrator.storage._migrations import LATEST, MIGRATIONS, Migration, current_version, upgrade
+from orchestrator.storage._saver import GroupCommitSqliteSaver
 from orchestrator.storage._sql import PostgresDb, SqlDb, SqliteDb, open_db
 from orchestrator.storage._store import RunStore
 from orchestrator.storage._url import (
@@ -24,6 +25,7 @@ __all__ = [
     "MIGRATIONS",
     "POSTGRES_EXTRA",
     "Backend",
+    "GroupCommitSqliteSaver",
     "Heartbeat",
     "Lease",
     "Leases",

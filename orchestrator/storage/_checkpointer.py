@@ -11,8 +11,8 @@ import aiosqlite
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
+from orchestrator.storage._saver import GroupCommitSqliteSaver
 from orchestrator.storage._sql import connection_error
 from orchestrator.storage._url import (
     Backend,
@@ -62,8 +62,9 @@ async def _open_sqlite(path: Path, stack: AsyncExitStack) -> BaseCheckpointSaver
         conn = await stack.enter_async_context(connection)
         await conn.execute("PRAGMA journal_mode=WAL")
         await conn.execute("PRAGMA busy_timeout=30000")
-        saver = AsyncSqliteSaver(conn, serde=serializer())
+        saver = GroupCommitSqliteSaver(conn, serde=serializer(), path=path)
         await saver.setup()
+        stack.push_async_callback(saver.drain)  # closed after its queued saves commit
     except (OSError, aiosqlite.Error) as exc:
         raise CheckpointerError(
             f"cannot open the run database {path}: {exc}; pass a writable location with "

@@ -16,7 +16,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 from orchestrator.storage._migrations import upgrade
 from orchestrator.storage._sql import PostgresDb, SqlDb, SqliteDb, Tx, _SqliteTx
@@ -35,6 +35,19 @@ Record = tuple[dict[str, Any], str | None]
 Rechain = Callable[[dict[str, Any], int, str], None]
 """Moves an entry after `(seq, prev_hash)` when another writer appended meanwhile."""
 
+Stored = Callable[[BaseException | None], None]
+"""Told, on the event loop, that entries handed to an `EntrySink` were committed (None)."""
+
+
+class EntrySink(Protocol):
+    """Commits audit entries together with other saves (the checkpointer's transaction)."""
+
+    path: Path | None
+    """The SQLite file it writes to; a ledger only uses a sink on its own file."""
+
+    def store_entries(self, records: list[Record], rechain: Rechain, done: Stored) -> bool:
+        """Queue `records` into the next commit; False when it cannot (wrong thread)."""
+
 
 class LedgerDb(ABC):
     """Stores and reads audit entries; the ledger calls it under its own lock."""
@@ -43,6 +56,9 @@ class LedgerDb(ABC):
 
     needs_writer: bool = False
     """True when `try_insert` can find the database busy (then a writer thread `insert`s)."""
+    commits: ClassVar[int] = 0
+    """Transactions ledgers of this process committed on their own connections (a
+    benchmark figure; the checkpointer's shared commits are counted by the saver)."""
 
     @abstractmethod
     def try_insert(self, records: list[Record], rechain: Rechain) -> bool:
@@ -90,10 +106,13 @@ def _head(tx: Tx | SqlDb, run_id: str) -> tuple[int, str]:
 
 def insert_records(tx: Tx, records: list[Record], rechain: Rechain) -> None:
     """Insert inside the caller's transaction, each entry after what the database holds."""
+    heads: dict[str, tuple[int, str]] = {}  # within the transaction, read once per run
     for entry, key in records:
-        seq, prev = _head(tx, entry["run_id"])
+        run_id = entry["run_id"]
+        seq, prev = heads[run_id] if run_id in heads else _head(tx, run_id)
         if (entry["seq"], entry["prev_hash"]) != (seq + 1, prev):
             rechain(entry, seq + 1, prev)
+        heads[run_id] = (entry["seq"], entry["hash"])
         tx.execute(
             f"INSERT INTO orchestrator_audit ({COLUMNS}, dedupe_key)"  # noqa: S608 -- constant column list
             " VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -192,6 +211,7 @@ def _commit(conn: sqlite3.Connection, records: list[Record], rechain: Rechain) -
     try:
         insert_records(_SqliteTx(conn), records, rechain)
         conn.execute("COMMIT")
+        LedgerDb.commits += 1
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
@@ -219,6 +239,7 @@ class PostgresLedgerDb(LedgerDb):
             for run_id in runs:  # sorted: two writers never wait on each other in a cycle
                 tx.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"audit:{run_id}",))
             insert_records(tx, records, rechain)
+        LedgerDb.commits += 1
 
 
 def open_ledger_db(target: str | Path | None) -> LedgerDb:
