@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.types import Command
 
 from nodes import (
     STREAM_EVENTS,
@@ -24,13 +23,13 @@ from nodes import (
     CompositeHooks,
     RunHooks,
     RunServices,
-    compensation_plan,
     load_actions_module,
     workflow_from_state,
 )
 from nodes._dag import SCHEDULE_DAG
+from orchestrator import _decisions as decisions
+from orchestrator import _lifecycle as lifecycle
 from orchestrator._agent_check import check_agents
-from orchestrator._approvals import choose_request, decision, expired
 from orchestrator._audit import VerifyResult
 from orchestrator._audit_hooks import with_audit
 from orchestrator._config import OrchestratorConfig
@@ -41,7 +40,6 @@ from orchestrator._options import RunSlots, apply_options, run_cap
 from orchestrator._ownership import lease_ttl, owning
 from orchestrator._planning import Plan, plan_json, plan_workflow
 from orchestrator._registry import ActionRegistry
-from orchestrator._rollback import rollback_point
 from orchestrator._run import RunResult
 from orchestrator._step_cache import open_step_cache
 from orchestrator._streaming import StreamMode, StreamSink, merge_caller_config
@@ -60,7 +58,6 @@ from policies import CircuitBreakers, Limits, check_value
 from state import (
     AdvancedWorkflow,
     InvalidInputError,
-    RunBusyError,
     RunNotFoundError,
     RunStateError,
     WorkflowStatus,
@@ -513,8 +510,8 @@ class EnterpriseWorkflowOrchestrator:
                     # writes no checkpoint followed (a failed or interrupted superstep)
                     await self._saver.drain()
         run = await self.status(run_id)
-        if run.status is WorkflowStatus.PAUSED and (await self._rollback_due(run_id)):
-            run = await self._restore(run_id, workflow)
+        if run.status is WorkflowStatus.PAUSED and (await lifecycle.rollback_due(self, run_id)):
+            run = await lifecycle.restore(self, run_id, workflow)
             self.hooks.on_rollback(workflow_id=run.workflow_id, run_id=run_id, to=self._last_to)
         for request in run.pending_approvals:
             self.hooks.on_approval(
@@ -644,113 +641,17 @@ class EnterpriseWorkflowOrchestrator:
 
     async def pause(self, run_id: str) -> RunResult:
         """Stop a run at its next step boundary (status `paused`); `resume` continues it."""
-        return await self._request(run_id, "pause")
+        return await lifecycle.queue_request(self, run_id, "pause")
 
     async def cancel(self, run_id: str, *, compensate: bool = False) -> RunResult:
         """End a run for good (status `cancelled`); `compensate` first undoes completed steps."""
-        return await self._request(run_id, "cancel_compensate" if compensate else "cancel")
-
-    async def _request(self, run_id: str, request: str, wait: float = 30.0) -> RunResult:
-        """Queue a lifecycle request; carry it out here when nobody advances the run, else
-        wait (briefly) for the owner to honour it at its next step boundary.
-
-        Requests queue rather than overwrite, and the strongest waiting one wins: a pause
-        and a cancel sent together end the run cancelled."""
-        _, run, _ = await self._snapshot(run_id)
-        if run.status.is_terminal:
-            raise RunStateError(f"run '{run_id}' is already {run.status.value}")
-        await asyncio.to_thread(self.index.request, run_id, request, self._clock())
-        if await self._queued(run_id):  # a worker honours it; queue a job for an idle run
-            if request != "pause":
-                return await detached.enqueue(self, run_id, "cancel")
-            return await self.status(run_id)
-        deadline = time.monotonic() + wait
-        while True:
-            run = await self.status(run_id)
-            if run.status.is_terminal or (
-                request == "pause" and run.status is WorkflowStatus.PAUSED
-            ):
-                return run
-            owner = await asyncio.to_thread(self.index.leases.live, run_id)
-            if owner is None and request != "pause":
-                try:
-                    return await self._carry_out(run_id)
-                except RunBusyError:
-                    pass  # someone took the run meanwhile: it honours the request instead
-            if time.monotonic() > deadline:
-                return run
-            await asyncio.sleep(0.05)
-
-    async def _carry_out(self, run_id: str) -> RunResult:
-        """Apply the strongest waiting cancel to a run nobody advances."""
-        async with self._owning(run_id, "cancel"):
-            _, run, workflow = await self._snapshot(run_id)
-            request = await asyncio.to_thread(self.index.pending_request, run_id)
-            if run.status.is_terminal or request is None:
-                return run
-            await asyncio.to_thread(self.index.clear_request, run_id)
-            graph = await self._open()
-            await graph.aupdate_state(
-                self._config(run_id, workflow),
-                {"control": request, "status": WorkflowStatus.RUNNING.value},
-                as_node="error_recovery",
-            )
-            return await self._drive(run_id, workflow, None)
+        kind = "cancel_compensate" if compensate else "cancel"
+        return await lifecycle.queue_request(self, run_id, kind)
 
     async def rollback(self, run_id: str, to: str) -> RunResult:
         """Compensate the steps completed after rollback point `to` (newest first), restore the
         run to the checkpoint taken just before that step, and leave it paused there."""
-        snapshot, _, _ = await self._snapshot(run_id)  # RunNotFoundError before any lease
-        if await self._queued(run_id):
-            rollback_point(snapshot.values, to)  # an unknown point is refused here, at once
-            return await detached.enqueue(self, run_id, "rollback", to=to)
-        async with self._owning(run_id, "rollback"):
-            snapshot, _, workflow = await self._snapshot(run_id)
-            point = rollback_point(snapshot.values, to)
-            plan = compensation_plan(
-                workflow,
-                unpack(snapshot.values).get("completed_steps", []),
-                snapshot.values.get("compensations", {}),
-                since=point["completed"],
-            )
-            graph = await self._open()
-            await graph.aupdate_state(
-                self._config(run_id, workflow),
-                {
-                    "status": WorkflowStatus.ROLLBACK.value,
-                    "compensation_plan": plan,
-                    "outcome_after_compensation": WorkflowStatus.PAUSED.value,
-                    "rollback_to": to,
-                    "control": None,
-                },
-                as_node="error_recovery",
-            )
-            return await self._drive(run_id, workflow, None)
-
-    async def _rollback_due(self, run_id: str) -> bool:
-        snapshot, _, _ = await self._snapshot(run_id)
-        values = snapshot.values
-        return bool(values.get("rollback_to")) and values.get("compensation_plan") is None
-
-    async def _restore(self, run_id: str, workflow: AdvancedWorkflow) -> RunResult:
-        """Time travel: fork the run from the checkpoint before its rollback point, paused."""
-        snapshot, _, _ = await self._snapshot(run_id)
-        self._last_to = str(snapshot.values["rollback_to"])
-        point = rollback_point(snapshot.values, self._last_to)
-        graph = await self._open()
-        config = self._config(run_id, workflow)
-        config["configurable"].update(checkpoint_ns="", checkpoint_id=point["checkpoint_id"])
-        await graph.aupdate_state(
-            config,
-            {
-                "status": WorkflowStatus.PAUSED.value,
-                "control": None,
-                "rollback_to": None,
-                "rollback_count": int(snapshot.values.get("rollback_count", 0)) + 1,
-            },
-            as_node="error_recovery",
-        )
-        return await self.status(run_id)
+        return await lifecycle.rollback(self, run_id, to)
 
     async def sweep(self) -> list[RunResult]:
         """Decide every approval waiting past its deadline by its `on_timeout` policy.
@@ -759,79 +660,7 @@ class EnterpriseWorkflowOrchestrator:
         lease (a run someone else advances right now is left for later), so exactly one
         sweeper decides each expired request.
         """
-        await self._open()
-        decided: list[RunResult] = []
-        rows = await asyncio.to_thread(
-            self.index.runs, status=WorkflowStatus.WAITING_APPROVAL.value
-        )
-        for row in rows:
-            try:
-                run = await self._sweep_one(row["run_id"])
-            except RunBusyError:
-                continue  # its owner is at it right now; the next sweep looks again
-            if run is not None:
-                decided.append(run)
-        return decided
-
-    async def _sweep_one(self, run_id: str) -> RunResult | None:
-        async with self._owning(run_id, "sweep"):
-            snapshot, run, workflow = await self._snapshot(run_id)
-            if run.status is not WorkflowStatus.WAITING_APPROVAL:
-                return None
-            now = self._clock()
-            resume: dict[str, Any] = {}
-            for pending, _deadline in expired(snapshot.interrupts, now):
-                resume[pending.id] = decision("timeout", "system:sweep", None, now)
-                self.hooks.on_approval(
-                    workflow_id=run.workflow_id,
-                    run_id=run_id,
-                    step_id=pending.value["step_id"],
-                    event="timed_out",
-                    actor="system:sweep",
-                    on_timeout=pending.value.get("on_timeout"),
-                )
-            if not resume:
-                return None
-            return await self._drive(run_id, workflow, Command(resume=resume))
-
-    async def _decide(
-        self, run_id: str, approver: str, kind: str, comment: str | None, request_id: str | None
-    ) -> RunResult:
-        snapshot, run, _ = await self._snapshot(run_id)  # RunNotFoundError before any lease
-        if await self._queued(run_id):
-            await self._check_decision(run_id, snapshot, run, approver, request_id)
-            return await detached.enqueue(
-                self, run_id, kind, approver=approver, comment=comment, request_id=request_id
-            )
-        async with self._owning(run_id, kind):
-            snapshot, run, workflow = await self._snapshot(run_id)
-            target = await self._check_decision(run_id, snapshot, run, approver, request_id)
-            now = self._clock()
-            value = decision(kind, approver, comment, now)
-            # past the deadline the node applies on_timeout instead of this decision
-            late = bool(expired([target], now))
-            self.hooks.on_approval(
-                workflow_id=run.workflow_id,
-                run_id=run_id,
-                step_id=target.value["step_id"],
-                event="timed_out" if late else "approved" if kind == "approve" else "rejected",
-                actor=approver,
-                comment=comment,
-                request_id=target.value["request_id"],
-            )
-            return await self._drive(run_id, workflow, Command(resume={target.id: value}))
-
-    async def _check_decision(
-        self, run_id: str, snapshot: Any, run: RunResult, approver: str, request_id: str | None
-    ) -> Any:
-        """The pending request `approver` may decide; `RunStateError` when none."""
-        if await asyncio.to_thread(self.index.pending_request, run_id) == "pause":
-            raise RunStateError(f"run '{run_id}' is paused; resume it before deciding approvals")
-        if run.status is not WorkflowStatus.WAITING_APPROVAL:
-            raise RunStateError(
-                f"run '{run_id}' is {run.status.value}, not waiting for an approval"
-            )
-        return choose_request(snapshot.interrupts, run_id, approver, request_id)
+        return await decisions.sweep(self)
 
     async def approve(
         self,
@@ -842,7 +671,7 @@ class EnterpriseWorkflowOrchestrator:
         request_id: str | None = None,
     ) -> RunResult:
         """Approve the pending approval `approver` may decide, and continue the run."""
-        return await self._decide(run_id, approver, "approve", comment, request_id)
+        return await decisions.decide(self, run_id, approver, "approve", comment, request_id)
 
     async def reject(
         self,
@@ -853,7 +682,7 @@ class EnterpriseWorkflowOrchestrator:
         request_id: str | None = None,
     ) -> RunResult:
         """Reject the pending approval `approver` may decide; the step fails with `reason`."""
-        return await self._decide(run_id, approver, "reject", reason, request_id)
+        return await decisions.decide(self, run_id, approver, "reject", reason, request_id)
 
     async def audit_trail(self, run_id: str) -> list[dict[str, Any]]:
         """The run's audit entries, oldest first; a rollback adds entries, never removes any."""

@@ -20,6 +20,8 @@ from typing import Any
 import structlog
 from prometheus_client import Counter, Gauge
 
+from orchestrator import _decisions as decisions
+from orchestrator import _lifecycle as lifecycle
 from orchestrator._facade import EnterpriseWorkflowOrchestrator
 from orchestrator._metrics import serve_metrics
 from orchestrator.workers._queue import QUEUE, RECOVER, TASK, RunQueue, ensure_schema, make_app
@@ -114,15 +116,15 @@ class Worker:
             run = await orch.status(run_id)
             return run if run.status.is_terminal else await orch.resume(run_id)
         if op in ("approve", "reject"):
-            return await orch._decide(
-                run_id, args["approver"], op, args.get("comment"), args.get("request_id")
+            return await decisions.decide(
+                orch, run_id, args["approver"], op, args.get("comment"), args.get("request_id")
             )
         if op == "rollback":
             return await orch.rollback(run_id, args["to"])
         if op == "cancel":
-            return await orch._carry_out(run_id)
+            return await lifecycle.carry_out(orch, run_id)
         if op == "deadline":
-            return await orch._sweep_one(run_id)
+            return await decisions.sweep_one(orch, run_id)
         raise RunStateError(f"unknown run job {op!r}")
 
     async def _follow_up(
