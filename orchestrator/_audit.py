@@ -107,8 +107,27 @@ def entry_hash(entry: Mapping[str, Any]) -> str:
 def _plain(data: Mapping[str, Any] | None) -> dict[str, Any]:
     """JSON-safe data with secrets redacted: what is hashed is exactly what is
     stored and read back."""
-    plain = json.loads(json.dumps(dict(data or {}), default=str))
+    body = dict(data or {})
+    # Hook data is nearly always JSON's own types already; only other values (datetimes,
+    # enums, int keys, ...) need the JSON round trip that turns them into what is read back.
+    plain = body if _is_json(body) else json.loads(json.dumps(body, default=str))
     return dict(redact_secrets(plain))
+
+
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _is_json(value: Any) -> bool:
+    """True when `value` reads back from JSON as it is (tuples aside: redaction makes them
+    lists, as JSON does): only dicts with `str` keys, lists, tuples and JSON scalars."""
+    kind = type(value)
+    if kind in _JSON_SCALARS:
+        return True
+    if kind is dict:
+        return all(type(k) is str and _is_json(v) for k, v in value.items())
+    if kind is list or kind is tuple:
+        return all(_is_json(item) for item in value)
+    return False
 
 
 class AuditLedger:
