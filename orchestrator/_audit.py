@@ -41,6 +41,7 @@ import structlog
 from orchestrator._logging import redact_secrets
 from orchestrator.storage import Backend, backend_of, safe_url, sqlite_path
 from orchestrator.storage._ledger_db import EntrySink, LedgerDb, Record, open_ledger_db
+from policies import REDACTED, RedactionPolicy, redaction_policy
 
 GENESIS = "0" * 64
 """`prev_hash` of the first entry of every run."""
@@ -108,26 +109,41 @@ def _plain(data: Mapping[str, Any] | None) -> dict[str, Any]:
     """JSON-safe data with secrets redacted: what is hashed is exactly what is
     stored and read back."""
     body = dict(data or {})
-    # Hook data is nearly always JSON's own types already; only other values (datetimes,
-    # enums, int keys, ...) need the JSON round trip that turns them into what is read back.
-    plain = body if _is_json(body) else json.loads(json.dumps(body, default=str))
-    return dict(redact_secrets(plain))
+    try:
+        # hook data is nearly always JSON's own types: redacted in one walk
+        plain: dict[str, Any] = _redacted_json(body, redaction_policy())
+    except _NotJsonError:
+        # datetimes, enums, int keys...: turned into what JSON reads back, then redacted
+        plain = json.loads(json.dumps(body, default=str))
+        return dict(redact_secrets(plain))
+    return plain
 
 
-_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+class _NotJsonError(Exception):
+    """A value JSON would read back as something else."""
 
 
-def _is_json(value: Any) -> bool:
-    """True when `value` reads back from JSON as it is (tuples aside: redaction makes them
-    lists, as JSON does): only dicts with `str` keys, lists, tuples and JSON scalars."""
+_JSON_SCALARS = frozenset({int, float, bool, type(None)})
+
+
+def _redacted_json(value: Any, policy: RedactionPolicy) -> Any:
+    """`policy.redact(value)` for values made of dicts with `str` keys, lists, tuples and JSON
+    scalars (tuples become lists, as in JSON); raises `_NotJsonError` for anything else."""
     kind = type(value)
+    if kind is str:
+        return policy.redact_text(value)
     if kind in _JSON_SCALARS:
-        return True
+        return value
     if kind is dict:
-        return all(type(k) is str and _is_json(v) for k, v in value.items())
+        out = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _NotJsonError
+            out[key] = REDACTED if policy.is_secret_key(key) else _redacted_json(item, policy)
+        return out
     if kind is list or kind is tuple:
-        return all(_is_json(item) for item in value)
-    return False
+        return [_redacted_json(item, policy) for item in value]
+    raise _NotJsonError
 
 
 class AuditLedger:

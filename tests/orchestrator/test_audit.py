@@ -22,10 +22,13 @@ from typing import Any
 
 import pytest
 from conftest import FakeClock, saga_step
+from hypothesis import given
+from hypothesis import strategies as st
 
 from orchestrator import ActionRegistry, EnterpriseWorkflowOrchestrator
-from orchestrator._audit import GENESIS, AuditLedger
+from orchestrator._audit import GENESIS, AuditLedger, _plain
 from orchestrator._audit_hooks import AuditHooks
+from policies import redact
 from state import AdvancedWorkflow, WorkflowStatus, unpack
 
 Build = Callable[..., EnterpriseWorkflowOrchestrator]
@@ -363,6 +366,23 @@ def test_non_json_data_is_stored_as_its_json_form(ledger: AuditLedger) -> None:
         assert reread.verify("r1").ok
     finally:
         reread.close()
+
+
+_JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.tuples(inner, inner)
+        | st.dictionaries(st.sampled_from(["a", "token", "password", "note"]), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@given(st.dictionaries(st.sampled_from(["x", "api_key", "error", "n"]), _JSONISH, max_size=4))
+def test_entry_data_is_what_json_reads_back_redacted(data: dict[str, Any]) -> None:
+    """The data an entry holds is the redacted JSON round trip of what the hook passed."""
+    assert _plain(data) == redact(json.loads(json.dumps(data)))
 
 
 def test_plain_data_is_copied_and_redacted(ledger: AuditLedger) -> None:
