@@ -19,7 +19,7 @@ from typing import Any
 from nodes._events import emit
 from nodes._outcome import StepOutcome
 from nodes._step_runner import StepEnv, run_leaf
-from nodes._trace import step_run
+from nodes._trace import handlers_listening, step_run
 from policies import evaluate, evaluate_condition, map_inputs, map_outputs
 from state import OrchestratorError, StepFailedError, StepStatus, StepType, WorkflowStep
 
@@ -49,6 +49,7 @@ async def run_step(
         work=lambda: _run_step(step, env, namespace, inputs),
         failure=lambda outcome: outcome.error if outcome.status is StepStatus.FAILED else None,
         output=lambda outcome: outcome.output,
+        listening=env.traced,
     )
 
 
@@ -90,7 +91,7 @@ async def run_parallel(
 ) -> StepOutcome:
     """Run the children concurrently and judge the share that succeeded."""
     started, cpu = env.services.clock(), time.process_time()
-    inner = replace(env, gate=asyncio.Semaphore(env.max_parallel))
+    inner = replace(env, gate=asyncio.Semaphore(env.max_parallel), traced=handlers_listening())
     # Children past twice the cap wait before their bookkeeping (hooks, audit, mappings):
     # started all at once, those preludes would keep the event loop busy while the first
     # children's actions end, delaying the hand-over of their slots.

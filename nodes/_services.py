@@ -197,6 +197,29 @@ def load_actions_module(module_name: str) -> ActionInvoker:
 
 
 def step_logger(*, workflow_id: str, run_id: str, step_id: str | None = None) -> Any:
-    """A structlog logger bound to the ids of a run (and step)."""
-    log = structlog.get_logger("orchestrator").bind(workflow_id=workflow_id, run_id=run_id)
-    return log.bind(step_id=step_id) if step_id else log
+    """A structlog logger bound to the ids of a run (and step), bound on first use."""
+    ids = {"workflow_id": workflow_id, "run_id": run_id}
+    if step_id:
+        ids["step_id"] = step_id
+    return _BoundOnUse(ids)
+
+
+class _BoundOnUse:
+    """A structlog logger bound to `ids` when first used: every step makes one for its
+    actions (`ctx.logger`) and most never log, while binding builds a logger each time."""
+
+    __slots__ = ("_ids", "_log")
+
+    def __init__(self, ids: dict[str, str]) -> None:
+        self._ids = ids
+        self._log: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # copy and pickle probe dunders; `_log` unset lands here
+            raise AttributeError(name)
+        if self._log is None:
+            self._log = structlog.get_logger("orchestrator").bind(**self._ids)
+        return getattr(self._log, name)
+
+    def __repr__(self) -> str:
+        return f"<step logger {self._ids}>"

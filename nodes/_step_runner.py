@@ -71,6 +71,9 @@ class StepEnv:
     so bookkeeping (hooks, audit, mappings) never occupies a slot."""
     version: str | None = None
     """Version of the workflow (set when a step of the task is cacheable)."""
+    traced: bool | None = None
+    """Whether callback handlers listen where a container's children run (asked once per
+    container, not once per child); None: each step asks."""
 
     def policy_for(self, step: WorkflowStep) -> RetryPolicy:
         """The workflow policy overridden by the step's own fields."""

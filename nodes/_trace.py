@@ -27,6 +27,12 @@ def _listening(config: RunnableConfig) -> bool:
     return bool(manager.handlers)
 
 
+def handlers_listening() -> bool:
+    """True when a callback handler (passed, or set up by tracing) would see a step started
+    here; siblings started from the same place can share the answer."""
+    return _listening(ensure_config())
+
+
 async def step_run(
     *,
     workflow_id: str,
@@ -37,15 +43,19 @@ async def step_run(
     work: Callable[[], Awaitable[T]],
     failure: Callable[[T], BaseException | None] = lambda _: None,
     output: Callable[[T], Any] = lambda value: value,
+    listening: bool | None = None,
 ) -> T:
     """Run `work()` as the child run `step:<step_id>` of the current config.
 
     `failure(result)` names the error of a result that stands for a failed step (failures are
     data here, not exceptions), so the run shows as failed in the trace; the result itself is
     still returned. `output(result)` is what the trace records as the run's output.
+    `listening` is `handlers_listening()` when the caller already knows it.
     """
+    if listening is False:
+        return await work()
     parent = ensure_config()
-    if not _listening(parent):
+    if listening is None and not _listening(parent):
         return await work()
     config = merge_configs(
         parent,

@@ -41,6 +41,7 @@ import structlog
 from orchestrator._logging import redact_secrets
 from orchestrator.storage import Backend, backend_of, safe_url, sqlite_path
 from orchestrator.storage._ledger_db import EntrySink, LedgerDb, Record, open_ledger_db
+from policies import REDACTED, RedactionPolicy, redaction_policy
 
 GENESIS = "0" * 64
 """`prev_hash` of the first entry of every run."""
@@ -107,8 +108,42 @@ def entry_hash(entry: Mapping[str, Any]) -> str:
 def _plain(data: Mapping[str, Any] | None) -> dict[str, Any]:
     """JSON-safe data with secrets redacted: what is hashed is exactly what is
     stored and read back."""
-    plain = json.loads(json.dumps(dict(data or {}), default=str))
-    return dict(redact_secrets(plain))
+    body = dict(data or {})
+    try:
+        # hook data is nearly always JSON's own types: redacted in one walk
+        plain: dict[str, Any] = _redacted_json(body, redaction_policy())
+    except _NotJsonError:
+        # datetimes, enums, int keys...: turned into what JSON reads back, then redacted
+        plain = json.loads(json.dumps(body, default=str))
+        return dict(redact_secrets(plain))
+    return plain
+
+
+class _NotJsonError(Exception):
+    """A value JSON would read back as something else."""
+
+
+_JSON_SCALARS = frozenset({int, float, bool, type(None)})
+
+
+def _redacted_json(value: Any, policy: RedactionPolicy) -> Any:
+    """`policy.redact(value)` for values made of dicts with `str` keys, lists, tuples and JSON
+    scalars (tuples become lists, as in JSON); raises `_NotJsonError` for anything else."""
+    kind = type(value)
+    if kind is str:
+        return policy.redact_text(value)
+    if kind in _JSON_SCALARS:
+        return value
+    if kind is dict:
+        out = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _NotJsonError
+            out[key] = REDACTED if policy.is_secret_key(key) else _redacted_json(item, policy)
+        return out
+    if kind is list or kind is tuple:
+        return [_redacted_json(item, policy) for item in value]
+    raise _NotJsonError
 
 
 class AuditLedger:

@@ -33,6 +33,7 @@ from orchestrator._agent_check import check_agents
 from orchestrator._audit import VerifyResult
 from orchestrator._audit_hooks import with_audit
 from orchestrator._config import OrchestratorConfig
+from orchestrator._gc import freeze_long_lived
 from orchestrator._graph import build_graph
 from orchestrator._live_steps import LiveSteps, with_steps_in_flight
 from orchestrator._loader import load_workflow
@@ -180,6 +181,7 @@ class EnterpriseWorkflowOrchestrator:
                 self.audit.ledger.attach(self._saver)  # a step's entries share its commit
             self._stack, self._loop = stack, loop
             self._graph = build_graph(self._saver)
+            freeze_long_lived()  # imports and the compiled graph: out of the collector's way
             return self._graph
 
     @property

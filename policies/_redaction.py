@@ -65,6 +65,10 @@ _ENV = "ORCHESTRATOR_REDACT_KEYS"
 _PAIR = (
     r"""(?P<key>[\w.-]*(?:{keys})[\w.-]*)(?P<sep>["']?\s*[:=]\s*["']?)(?P<value>[^\s"',;&)}}\]]+)"""
 )
+# every secret `redact_text` hides sits next to a separator (`=`, `:`, `://`) or after
+# whitespace (`Bearer x`): text with none of them is returned as it is, without the searches
+_MAYBE_SECRET = re.compile(r"[\s:=]")
+_KNOWN_KEYS_MAX = 4096
 _BEARER = re.compile(r"\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 _URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/\s@]+@", re.IGNORECASE)
 
@@ -77,6 +81,7 @@ class RedactionPolicy:
     """Regular expressions searched (case-insensitively) in each key."""
     _compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
     _pairs: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _known: dict[str, bool] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         keys = "|".join(f"(?:{p})" for p in self.patterns)
@@ -92,10 +97,19 @@ class RedactionPolicy:
             ) from None
         object.__setattr__(self, "_compiled", compiled)
         object.__setattr__(self, "_pairs", pairs)
+        object.__setattr__(self, "_known", {})
 
     def is_secret_key(self, key: object) -> bool:
         """True when `key` is a string matching one of the patterns."""
-        return isinstance(key, str) and self._compiled.search(key) is not None
+        if not isinstance(key, str):
+            return False
+        known = self._known.get(key)
+        if known is None:
+            # the same few keys come back on every entry and log line: remember the answer
+            if len(self._known) >= _KNOWN_KEYS_MAX:
+                self._known.clear()
+            known = self._known[key] = self._compiled.search(key) is not None
+        return known
 
     def redact(self, value: Any) -> Any:
         """A copy of `value` with secret keys' values replaced and strings cleaned, any depth.
@@ -114,9 +128,8 @@ class RedactionPolicy:
 
     def redact_text(self, text: str) -> str:
         """`text` with `secret_key=value` pairs, bearer tokens and URL passwords hidden."""
-        if not text:
+        if not text or _MAYBE_SECRET.search(text) is None:
             return text
-
         text = _BEARER.sub(lambda m: f"{m[1]} {REDACTED}", text)
         text = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{REDACTED}@", text)
         return self._pairs.sub(lambda m: f"{m['key']}{m['sep']}{REDACTED}", text)

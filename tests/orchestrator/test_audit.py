@@ -16,15 +16,19 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import FakeClock, saga_step
+from hypothesis import given
+from hypothesis import strategies as st
 
 from orchestrator import ActionRegistry, EnterpriseWorkflowOrchestrator
-from orchestrator._audit import GENESIS, AuditLedger
+from orchestrator._audit import GENESIS, AuditLedger, _plain
 from orchestrator._audit_hooks import AuditHooks
+from policies import redact
 from state import AdvancedWorkflow, WorkflowStatus, unpack
 
 Build = Callable[..., EnterpriseWorkflowOrchestrator]
@@ -343,6 +347,51 @@ def test_secret_values_are_redacted_at_any_depth(ledger: AuditLedger) -> None:
 def test_redacted_entries_verify(ledger: AuditLedger) -> None:
     """The hash covers the redacted data, so a redacted trail verifies."""
     ledger.append("r1", event="step_completed", data={"client_secret": "s"})
+    assert ledger.verify("r1").ok
+
+
+def test_non_json_data_is_stored_as_its_json_form(ledger: AuditLedger) -> None:
+    """Data JSON cannot hold as it is (datetimes, tuples, int keys) is entered, hashed and read
+    back as its JSON form, and the trail verifies from the database."""
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    entry = ledger.append(
+        "r1", event="step_completed", data={"at": when, "pair": (1, 2), "by_n": {3: "x"}}
+    )
+    ledger.commit()
+    expected = {"at": str(when), "pair": [1, 2], "by_n": {"3": "x"}}
+    assert entry["data"] == expected
+    reread = AuditLedger.open(ledger.path)
+    try:
+        assert reread.entries("r1")[0]["data"] == expected
+        assert reread.verify("r1").ok
+    finally:
+        reread.close()
+
+
+_JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.tuples(inner, inner)
+        | st.dictionaries(st.sampled_from(["a", "token", "password", "note"]), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@given(st.dictionaries(st.sampled_from(["x", "api_key", "error", "n"]), _JSONISH, max_size=4))
+def test_entry_data_is_what_json_reads_back_redacted(data: dict[str, Any]) -> None:
+    """The data an entry holds is the redacted JSON round trip of what the hook passed."""
+    assert _plain(data) == redact(json.loads(json.dumps(data)))
+
+
+def test_plain_data_is_copied_and_redacted(ledger: AuditLedger) -> None:
+    """JSON-ready data is entered as a redacted copy: tuples become lists, secrets inside
+    strings are hidden, and the caller's dict is left as it was."""
+    data: dict[str, Any] = {"ids": ("a", "b"), "error": "failed: password=hunter2", "n": 1.5}
+    entry = ledger.append("r1", event="step_failed", data=data)
+    assert entry["data"] == {"ids": ["a", "b"], "error": "failed: password=[REDACTED]", "n": 1.5}
+    assert data["error"] == "failed: password=hunter2"
     assert ledger.verify("r1").ok
 
 

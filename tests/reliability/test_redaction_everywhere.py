@@ -10,9 +10,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from orchestrator import ActionRegistry, configure_logging
 from policies import REDACTED, RedactionPolicy, configure_redaction, redact, redact_text
+from policies._redaction import _BEARER, _URL_USERINFO
 from state import AdvancedWorkflow, WorkflowStatus
 
 SECRET = "hunter2-s3cr3t"
@@ -61,6 +64,34 @@ def test_secrets_inside_messages_are_hidden(text: str) -> None:
     out = redact_text(text)
     assert SECRET not in out
     assert REDACTED in out
+
+
+_PIECES = ["token", "Bearer", "password", "x", "7", " ", "\t", ":", "=", "://", "@", "/", '"']
+
+
+@given(st.lists(st.sampled_from(_PIECES), max_size=8).map("".join))
+@example("token x")
+@example("x://x:x@x")
+@example("password=x")
+def test_text_without_separators_is_returned_as_is_only_when_safe(text: str) -> None:
+    """Skipping texts with no separator or whitespace changes nothing: the result equals the
+    three substitutions applied in full."""
+    policy = RedactionPolicy()
+    full = _BEARER.sub(lambda m: f"{m[1]} {REDACTED}", text)
+    full = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{REDACTED}@", full)
+    full = policy._pairs.sub(lambda m: f"{m['key']}{m['sep']}{REDACTED}", full)
+    assert policy.redact_text(text) == full
+
+
+def test_remembered_keys_follow_the_policy_in_force() -> None:
+    """A key judged once by one policy is judged again by a newly configured one."""
+    assert redact({"ssn": "1"}) == {"ssn": "1"}
+    try:
+        configure_redaction(extra=[r"^ssn$"])
+        assert redact({"ssn": "1"}) == {"ssn": REDACTED}
+    finally:
+        configure_redaction()
+    assert redact({"ssn": "1"}) == {"ssn": "1"}
 
 
 def test_policy_is_configurable() -> None:
