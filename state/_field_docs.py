@@ -10,6 +10,7 @@ descriptions are set before the schema is built, so the JSON Schema is the same.
 from __future__ import annotations
 
 import ast
+import gc
 import inspect
 import sys
 from functools import cache
@@ -56,14 +57,25 @@ def _module_field_docs(module: str) -> dict[str, dict[str, str]]:
     path = getattr(sys.modules.get(module), "__file__", None)
     try:
         with open(path or "", encoding="utf-8") as source:
-            tree = ast.parse(source.read())
-    except (OSError, SyntaxError, UnicodeDecodeError):
+            text = source.read()
+    except (OSError, UnicodeDecodeError):
         return {}  # no source (a frozen or compiled-only install): no descriptions, as pydantic
-    return {
-        node.name: _attribute_docs(node.body)
-        for node in tree.body
-        if isinstance(node, ast.ClassDef)
-    }
+    # The tree's thousands of nodes (freed with it: no cycles) would otherwise start a full
+    # collection of everything imported so far: 20-50 ms, against 1-2 ms for the parse.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        tree = ast.parse(text)
+        return {
+            node.name: _attribute_docs(node.body)
+            for node in tree.body
+            if isinstance(node, ast.ClassDef)
+        }
+    except SyntaxError:
+        return {}
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _attribute_docs(body: list[ast.stmt]) -> dict[str, str]:
