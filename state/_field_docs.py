@@ -32,19 +32,18 @@ class DocumentedModel(BaseModel):
         `Target.model_fields["seconds"].description == "How long it may take."`
     """
 
-    # built by `__pydantic_init_subclass__`, once the descriptions are in place
+    # the schema is built on first use (validation, `model_json_schema()`), so the
+    # descriptions set by `__pydantic_init_subclass__` are in it
     model_config = ConfigDict(defer_build=True)
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
-        """Give the fields their docstrings, then build the schema."""
+        """Give the fields their docstrings before the schema is built."""
         super().__pydantic_init_subclass__(**kwargs)
         docs = class_field_docs(cls.__module__, cls.__qualname__)
         for name, field in cls.__pydantic_fields__.items():
             if field.description is None and name in docs:
                 field.description = docs[name]
-        # a forward reference (a model naming itself) is built by its module's model_rebuild()
-        cls.model_rebuild(force=True, raise_errors=False, _types_namespace={})
 
 
 def class_field_docs(module: str, qualname: str) -> dict[str, str]:

@@ -244,6 +244,3 @@ class WorkflowStep(DocumentedModel):
     def display_name(self) -> str:
         """`name` or the id."""
         return self.name or self.step_id
-
-
-WorkflowStep.model_rebuild()

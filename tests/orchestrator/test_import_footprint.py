@@ -110,3 +110,25 @@ def test_loading_yaml_definitions_imports_yaml_then() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert done.stdout.split() == ["w", "True", "True"]
+
+
+def test_definition_schemas_are_built_on_first_use() -> None:
+    """`import orchestrator` builds no definition model's validator; the first definition does,
+    with the field docstrings in its schema."""
+    code = (
+        "import orchestrator\n"
+        "from state import AdvancedWorkflow, RetryPolicy, WorkflowStep\n"
+        "models = (AdvancedWorkflow, WorkflowStep, RetryPolicy)\n"
+        "print([m.__pydantic_complete__ for m in models])\n"
+        "AdvancedWorkflow.from_dict({'name': 'w', 'steps': [{'step_id': 'a', 'action': 'x'}]})\n"
+        "print(AdvancedWorkflow.__pydantic_complete__)\n"
+        "print(AdvancedWorkflow.model_json_schema()['properties']['name']['description'])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.splitlines() == [
+        "[False, False, False]",
+        "True",
+        "Human-readable name.",
+    ]
