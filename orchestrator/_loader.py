@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import difflib
 import json
+from functools import cache
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from nodes import load_actions_module
 from policies import Limits, nesting_depth
@@ -26,9 +25,11 @@ from state import (
     WorkflowDefinitionError,
 )
 
+if TYPE_CHECKING:
+    import yaml
+
 __all__ = ["load_workflow", "parse_definition", "workflow_schema"]
 
-_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _ENV = "ORCHESTRATOR_LIMIT_"
 
@@ -37,24 +38,34 @@ class _RefusedError(ValueError):
     """A definition the limits refuse (turned into a `WorkflowDefinitionError`)."""
 
 
-class _StrictLoader(_SafeLoader):  # type: ignore[valid-type,misc]
-    """The safe loader (C where available) refusing duplicate mapping keys."""
+@cache
+def _loaders() -> tuple[type[yaml.SafeLoader], type[yaml.SafeLoader]]:
+    """The safe loader (C where available) and one refusing duplicate mapping keys.
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, yaml.Node] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == _MERGE_TAG or not isinstance(key_node, yaml.ScalarNode):
-                continue
-            key = self.construct_object(key_node, deep=True)
-            if key in seen:
-                line = key_node.start_mark.line + 1
-                first = seen[key].start_mark.line + 1
-                raise _RefusedError(
-                    f"duplicate key {key!r} on line {line} (first on line {first}); YAML "
-                    "would silently keep only the last one: remove or rename one"
-                )
-            seen[key] = key_node
-        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+    PyYAML is imported with the first YAML definition, not by `import orchestrator`.
+    """
+    import yaml
+
+    safe: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class StrictLoader(safe):  # type: ignore[valid-type,misc]
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+            seen: dict[Any, yaml.Node] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == _MERGE_TAG or not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                if key in seen:
+                    line = key_node.start_mark.line + 1
+                    first = seen[key].start_mark.line + 1
+                    raise _RefusedError(
+                        f"duplicate key {key!r} on line {line} (first on line {first}); YAML "
+                        "would silently keep only the last one: remove or rename one"
+                    )
+                seen[key] = key_node
+            return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+
+    return safe, StrictLoader
 
 
 def _line(event: yaml.Event) -> int:
@@ -63,10 +74,12 @@ def _line(event: yaml.Event) -> int:
 
 def _check_yaml_events(text: str, limits: Limits) -> None:
     """Bound depth and alias-expanded size in one pass over the parser's events."""
+    import yaml
+
     depth, total = 0, 0
     sizes: dict[str, int] = {}
     open_nodes: list[tuple[str | None, int]] = []
-    for event in yaml.parse(text, Loader=_SafeLoader):
+    for event in yaml.parse(text, Loader=_loaders()[0]):
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > limits.max_nesting_depth:
@@ -137,7 +150,7 @@ def parse_definition(text: str, *, is_json: bool, limits: Limits | None = None) 
             )
         return data
     _check_yaml_events(text, limits)
-    loader = _StrictLoader(text)
+    loader = _loaders()[1](text)
     try:
         return loader.get_single_data()
     finally:
@@ -174,11 +187,17 @@ def load_workflow(path: str | Path, *, limits: Limits | None = None) -> Advanced
         raise refuse(
             f"{source} is not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8"
         ) from None
+    if is_json:
+        syntax_errors: tuple[type[Exception], ...] = (json.JSONDecodeError,)
+    else:
+        import yaml
+
+        syntax_errors = (yaml.YAMLError,)
     try:
         data = parse_definition(text, is_json=is_json, limits=limits)
     except _RefusedError as exc:
         raise refuse(f"refused {kind}: {exc}") from None
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+    except syntax_errors as exc:
         raise refuse(f"not valid {kind}: {exc}") from None
     return AdvancedWorkflow.from_dict(data, source=source)
 

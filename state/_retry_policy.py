@@ -5,7 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+
+from state._field_docs import DocumentedModel
 
 DEFAULT_RETRY_ON: tuple[str, ...] = ("Exception",)
 
@@ -21,7 +23,7 @@ class BackoffStrategy(StrEnum):
     """`initial_delay` every time."""
 
 
-class RetryPolicy(BaseModel):
+class RetryPolicy(DocumentedModel):
     """How a failing step is retried, and how much failure a fan-out tolerates.
 
     A workflow's `retry_policy` is the default; a step's `retry_policy` overrides only the
@@ -32,7 +34,7 @@ class RetryPolicy(BaseModel):
         `RetryPolicy(max_attempts=3, backoff_strategy="linear")`
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     max_attempts: Annotated[int, Field(ge=1, le=100)] = 3
     """Attempts in all, the first included; 1 means no retry."""

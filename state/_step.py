@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from state._enums import OnTimeout, StepId, StepType
+from state._field_docs import DocumentedModel
 from state._retry_policy import RetryPolicy
 
 STEP_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
@@ -19,10 +20,8 @@ CONTAINER_STEP_TYPES = frozenset({StepType.PARALLEL, StepType.LOOP})
 """Step types that hold child steps."""
 
 
-class _Config(BaseModel):
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", populate_by_name=True, use_attribute_docstrings=True
-    )
+class _Config(DocumentedModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
 class Condition(_Config):
@@ -114,16 +113,14 @@ class RouterConfig(_Config):
     """Extra instructions; `{path}` placeholders are filled from the namespace."""
 
 
-class WorkflowStep(BaseModel):
+class WorkflowStep(DocumentedModel):
     """One unit of work in a workflow. Immutable once a run starts.
 
     Example:
         `WorkflowStep(step_id="charge", action="charge_card", dependencies=["authorize"])`
     """
 
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", populate_by_name=True, use_attribute_docstrings=True
-    )
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     step_id: StepId = Field(pattern=STEP_ID_PATTERN)
     """Unique id within the workflow, nested steps included."""
@@ -247,6 +244,3 @@ class WorkflowStep(BaseModel):
     def display_name(self) -> str:
         """`name` or the id."""
         return self.name or self.step_id
-
-
-WorkflowStep.model_rebuild()

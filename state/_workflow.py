@@ -13,15 +13,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from state._diagram import mermaid_block, workflow_mermaid
 from state._enums import StepId
 from state._errors import DefinitionProblem, WorkflowDefinitionError
+from state._field_docs import DocumentedModel
 from state._retry_policy import RetryPolicy
 from state._step import WorkflowStep
 from state._validation import collect_problems, pydantic_problems
 
 
-class SlaTargets(BaseModel):
+class SlaTargets(DocumentedModel):
     """Service-level targets of a workflow; a breach is flagged, and enforced on request."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     max_duration_seconds: Annotated[float, Field(gt=0)] | None = None
     """Target duration of a whole run."""
@@ -67,7 +68,7 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "workflow"
 
 
-class AdvancedWorkflow(BaseModel):
+class AdvancedWorkflow(DocumentedModel):
     """A workflow definition: steps and the policies that govern them.
 
     Construction validates everything and raises one `WorkflowDefinitionError` listing every
@@ -79,9 +80,7 @@ class AdvancedWorkflow(BaseModel):
         ```
     """
 
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", populate_by_name=True, use_attribute_docstrings=True
-    )
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     workflow_id: str = ""
     """Stable id; defaults to a slug of `name`."""
