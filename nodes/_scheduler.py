@@ -167,7 +167,14 @@ class Planner:
         newly_finished = [s for s in (*completed, *skipped, *failed) if s not in self._finished]
         self._finished.update(newly_finished)
         self.work += len(fresh_ok) + len(fresh_skip) + len(newly_finished)
+        was_derived = [s for s in newly_finished if s in self._derived]
         self._derived.difference_update(newly_finished)
+        if was_derived:
+            # a step reported skipped that then completed or failed was never skipped after all
+            skipped_now = set(skipped)
+            for sid in was_derived:
+                if sid not in skipped_now:
+                    self._unskip(sid)
         dependents = self._index.dependents
         for sid in fresh_ok:
             for dep in dependents.get(sid, ()):
@@ -193,6 +200,27 @@ class Planner:
                     self._derived.add(dep)
                     self._settle(dep)
                     queue.append(dep)
+
+    def _unskip(self, sid: str) -> None:
+        """`sid` is no longer skipped: steps skipped only because of it are not either."""
+        self._skipish.discard(sid)
+        stack = [sid]
+        while stack:
+            for dep in self._index.dependents.get(stack.pop(), ()):
+                self.work += 1
+                self._skip_waits[dep] -= 1
+                if dep in self._derived:
+                    self._derived.discard(dep)
+                    self._skipish.discard(dep)
+                    self._done.discard(dep)
+                    if dep in self._index.top:
+                        self._undone += 1
+                    for after in self._index.dependents.get(dep, ()):
+                        self.work += 1
+                        self._remaining[after] += 1
+                        self._ready.discard(after)
+                    self._check(dep)
+                    stack.append(dep)
 
     def _settle(self, sid: str) -> None:
         """`sid` is done (finished or derived skipped): its dependents wait for one less."""

@@ -79,7 +79,7 @@ def _runs(draw: st.DrawFn) -> tuple[AdvancedWorkflow, list[tuple[str, str]], lis
     return workflow, history, sorted(cuts)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(_runs())
 def test_incremental_plans_equal_the_rules_from_scratch(
     run: tuple[AdvancedWorkflow, list[tuple[str, str]], list[int]],
@@ -176,3 +176,13 @@ async def test_real_run_decisions_cost_the_same_early_and_late(make_orch: Any) -
     assert run.status is WorkflowStatus.COMPLETED
     assert len(decisions.work) == 400
     assert max(decisions.work[300:]) <= max(decisions.work[1:100]) <= 5
+
+
+def test_a_step_reported_skipped_that_then_completes_unblocks_its_dependents() -> None:
+    """A derived skip withdrawn by a later completion is no longer passed on downstream."""
+    workflow = _chain(3)
+    first = plan(workflow, completed=[], failed=[], skipped=["s0"], run="withdrawn")
+    assert set(first.skip) == {"s1", "s2"}
+    later = plan(workflow, completed=["s1"], failed=[], skipped=["s0"], run="withdrawn")
+    assert later.skip == {}
+    assert later.ready == ["s2"]
