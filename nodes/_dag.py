@@ -34,7 +34,7 @@ from langgraph.types import Command
 
 from nodes._definition import workflow_from_state
 from nodes._fanout import is_fanout, split_worker
-from nodes._scheduler import handler_only, node_for, plan, waits_for
+from nodes._scheduler import Planner, handler_only, node_for, waits_for
 from nodes._services import clock_of, control_of, hooks_of, max_tokens_of
 from nodes._task import build_task
 from state import AdvancedWorkflow, EnterpriseWorkflowState, StepType, WorkflowStep
@@ -227,19 +227,19 @@ async def run_dag(
     running: set[str] = set()
     finished: list[tuple[float, int, dict[str, Any]]] = []
 
+    planner = Planner(workflow)
+    planner.add(
+        completed=completed,
+        failed=failed,
+        skipped=skipped,
+        handled=handled,
+        triggered=triggered,
+    )
+
     def start_ready() -> None:
         if stop or (failed - handled) or must_stop():
             return
-        decision = plan(
-            workflow,
-            completed=completed,
-            failed=failed,
-            skipped=skipped,
-            in_flight=running,
-            triggered=triggered,
-            handled=handled,
-            cap=False,
-        )
+        decision = planner.decide(in_flight=running, cap=False)
         for sid in decision.ready:
             if sid in go and not go[sid].done():
                 running.add(sid)
@@ -266,6 +266,11 @@ async def run_dag(
             # saved results of an earlier attempt come first: they finished earlier
             finished.append((float(saved.get("at") or 0.0), len(finished), update))
             _fold(update, completed, failed, skipped, context, results)
+            planner.add(
+                completed=update.get("completed_steps", ()),
+                failed=update.get("failed_steps", ()),
+                skipped=update.get("skipped_steps", ()),
+            )
             stored[0] += int(update.get("stored_bytes") or 0)
             tokens[0] += int((update.get("token_usage") or {}).get("total_tokens") or 0)
         start_ready()

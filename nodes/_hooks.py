@@ -28,7 +28,11 @@ class RunHooks:
         complexity: float,
         **_: Any,
     ) -> None:
-        """The orchestrator chose the next steps (strategy: a step type, parallel, mixed)."""
+        """The orchestrator chose the next steps (strategy: a step type, parallel, mixed).
+
+        Also passed: `work`, the steps and dependency edges the scheduler looked at for this
+        decision (`Plan.work`), which stays flat however many steps the run has finished.
+        """
 
     def on_step_started(
         self, *, workflow_id: str, run_id: str, step_id: str, step_type: str, **_: Any

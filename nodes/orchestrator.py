@@ -20,7 +20,7 @@ from nodes._events import emit
 from nodes._fanout import is_fanout, pending_workers
 from nodes._live import live_results, open_requests, pending_results
 from nodes._outcome import utc_iso
-from nodes._scheduler import node_for, plan, unhandled_failures
+from nodes._scheduler import Plan, node_for, plan, unhandled_failures
 from nodes._services import RunServices, clock_of, control_of, hooks_of, max_tokens_of, step_logger
 from nodes._sla import SLA_FLAG, announce, run_breach
 from nodes._task import step_of, task_for
@@ -110,7 +110,8 @@ async def orchestrator(
 ) -> dict[str, Any]:
     """Schedule the next steps of the run, or end it."""
     now = clock_of(runtime)()
-    update = _schedule(state, config, now, runtime)
+    plans: list[Plan] = []
+    update = _schedule(state, config, now, runtime, plans)
     hooks = hooks_of(runtime)
     ids = {
         "workflow_id": update.get("workflow_id", state.workflow_id),
@@ -147,6 +148,7 @@ async def orchestrator(
             strategy=_strategy(workflow, ready),
             ready=list(ready),
             complexity=_complexity(workflow),
+            work=plans[-1].work if plans else 0,
         )
         top = _top_steps(workflow)
         for sid in ready:  # top-level approvals dispatched now (workers are not)
@@ -256,8 +258,13 @@ def _complexity(workflow: AdvancedWorkflow) -> float:
 
 
 def _schedule(
-    state: EnterpriseWorkflowState, config: RunnableConfig, now: float, runtime: Runtime[Any]
+    state: EnterpriseWorkflowState,
+    config: RunnableConfig,
+    now: float,
+    runtime: Runtime[Any],
+    plans: list[Plan],
 ) -> dict[str, Any]:
+    """The update of this decision; the scheduler's plan, if one was made, goes to `plans`."""
     update: dict[str, Any] = {}
     if state.status is WorkflowStatus.INITIALIZING:
         update = _start(state, config, now)
@@ -312,7 +319,9 @@ def _schedule(
         triggered=state.triggered_steps,
         handled=state.handled_failures,
         cap=not (dag or config.get("configurable", {}).get(DISPATCH_ALL, False)),
+        run=run_id or None,
     )
+    plans.append(decision)
     if dag:
         decision = replace(decision, ready=_with_dag(workflow, decision.ready))
     if decision.skip:

@@ -8,7 +8,9 @@ two-argument forms serve plain reducer channels (`Annotated[T, reducer]`).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
+from threading import Lock
 from typing import Any
 
 
@@ -23,28 +25,56 @@ def merge_dicts(current: dict[str, Any] | None, writes: Sequence[dict[str, Any]]
 def append_unique(current: list[str] | None, writes: Sequence[list[str]]) -> list[str]:
     """Reducer: append ids not yet present, keeping first-seen order.
 
-    A step appends one or two ids to a list as long as the run: those are looked up in the
-    list itself (a scan in C), so no set of every id is built per write.
+    A step appends one or two ids to a list as long as the run. A short list is scanned (in
+    C); a long one is looked up in a set of its ids that passes from each list to the list
+    built from it (`_members`), so a write costs the list's copy, not a set of every id.
     """
     base = current or []
     new = [item for write in writes for item in write]
-    if len(new) > _SCAN_AT_MOST:
-        seen = set(base)
+    if len(base) <= _SCAN_AT_MOST_IDS and len(new) <= _SCAN_AT_MOST:
         added: list[str] = []
-        for item in new:
-            if item not in seen:
-                seen.add(item)
-                added.append(item)
-    else:
-        added = []
         for item in new:
             if item not in added and item not in base:
                 added.append(item)
-    return [*base, *added]
+        return [*base, *added]
+    seen = _members(base)
+    added = []
+    for item in new:
+        if item not in seen:
+            seen.add(item)
+            added.append(item)
+    result = [*base, *added]
+    if len(result) > _SCAN_AT_MOST_IDS:
+        with _MEMBERS_LOCK:
+            _MEMBERS[id(result)] = (result, seen)
+            if len(_MEMBERS) > _MEMBERS_MAX:
+                _MEMBERS.popitem(last=False)
+    return result
 
 
 _SCAN_AT_MOST = 4
-"""Writes of up to this many ids scan the list; larger ones build a set once."""
+"""Writes of up to this many ids scan a short list; larger ones build a set once."""
+_SCAN_AT_MOST_IDS = 256
+"""Lists of up to this many ids are scanned; longer ones use a set of their ids."""
+_MEMBERS: OrderedDict[int, tuple[list[str], set[str]]] = OrderedDict()
+"""`id(list) -> (list, set of its ids)` of the lists `append_unique` built lately."""
+_MEMBERS_MAX = 64
+_MEMBERS_LOCK = Lock()
+
+
+def _members(base: list[str]) -> set[str]:
+    """A set of `base`'s ids that the caller may change: the one kept for `base` (taken
+    out, as the list built from `base` inherits it) or a new one.
+
+    Sound because lists are never changed in place (see NOTES, "State shape"), and the
+    entry keeps `base` alive so its id names it alone. A list merged a second time (another
+    history, after time travel) finds no entry and pays for a new set once.
+    """
+    with _MEMBERS_LOCK:
+        hit = _MEMBERS.pop(id(base), None)
+    if hit is not None and hit[0] is base:
+        return hit[1]
+    return set(base)
 
 
 def merge_two(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
