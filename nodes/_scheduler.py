@@ -324,6 +324,14 @@ _MAX_RUNS = 128
 _LOCK = Lock()
 
 
+def forget_plans(run: str) -> None:
+    """Drop the cached planners of `run` (its drive in this process ended: a parked or
+    finished run must not keep its plan, or the id lists it holds, in memory)."""
+    with _LOCK:
+        for key in [key for key in _PLANNERS if key[0] == run]:
+            del _PLANNERS[key]
+
+
 def _cached(
     run: str, workflow: AdvancedWorkflow, lists: tuple[Sequence[str], ...]
 ) -> Planner | None:

@@ -27,6 +27,7 @@ from nodes import (
     workflow_from_state,
 )
 from nodes._dag import SCHEDULE_DAG
+from nodes._scheduler import forget_plans
 from orchestrator import _decisions as decisions
 from orchestrator import _lifecycle as lifecycle
 from orchestrator._agent_check import check_agents
@@ -508,6 +509,7 @@ class EnterpriseWorkflowOrchestrator:
                     ):
                         sink.put(chunk)
             finally:
+                forget_plans(run_id)  # the next drive may be in another process, or hours away
                 if isinstance(self._saver, GroupCommitSqliteSaver):
                     # writes no checkpoint followed (a failed or interrupted superstep)
                     await self._saver.drain()

@@ -186,3 +186,26 @@ def test_a_step_reported_skipped_that_then_completes_unblocks_its_dependents() -
     later = plan(workflow, completed=["s1"], failed=[], skipped=["s0"], run="withdrawn")
     assert later.skip == {}
     assert later.ready == ["s2"]
+
+
+async def test_a_run_keeps_no_planner_once_its_drive_ends(make_orch: Any) -> None:
+    """A finished (or parked) run's planner, and the id lists it holds, leave the cache."""
+    from nodes import _scheduler
+
+    registry = ActionRegistry()
+
+    @registry.action("noop")
+    async def noop() -> dict[str, Any]:
+        return {}
+
+    seen: list[int] = []
+
+    class _Cached(RunHooks):
+        def on_decision(self, **_: Any) -> None:
+            seen.append(sum(key[0] == "kept" for key in _scheduler._PLANNERS))
+
+    orch = make_orch(registry, hooks=[_Cached()])
+    run = await orch.execute_workflow(_chain(20), {}, run_id="kept")
+    assert run.status is WorkflowStatus.COMPLETED
+    assert max(seen) == 1  # cached while the run is driven
+    assert not [key for key in _scheduler._PLANNERS if key[0] == "kept"]
