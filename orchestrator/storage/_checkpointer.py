@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any, cast
@@ -60,10 +62,9 @@ async def _open_sqlite(path: Path, stack: AsyncExitStack) -> BaseCheckpointSaver
             # committed transactions are safe, an open one is rolled back by SQLite
             worker.daemon = True
         conn = await stack.enter_async_context(connection)
-        await conn.execute("PRAGMA journal_mode=WAL")
         await conn.execute("PRAGMA busy_timeout=30000")
         saver = GroupCommitSqliteSaver(conn, serde=serializer(), path=path)
-        await saver.setup()
+        await _set_up(conn, saver)
         stack.push_async_callback(saver.drain)  # closed after its queued saves commit
     except (OSError, aiosqlite.Error) as exc:
         raise CheckpointerError(
@@ -71,6 +72,32 @@ async def _open_sqlite(path: Path, stack: AsyncExitStack) -> BaseCheckpointSaver
             "--db sqlite:///path/runs.sqlite or set ORCHESTRATOR_DB"
         ) from exc
     return saver
+
+
+async def _set_up(conn: aiosqlite.Connection, saver: GroupCommitSqliteSaver) -> None:
+    """WAL and the checkpoint tables, waiting out other processes setting up the same file.
+
+    Several processes opening a fresh file at once can get "database is locked" at once,
+    without the busy timeout (SQLite refuses to wait where waiting could deadlock, e.g. a
+    statement whose read snapshot another writer made stale); both steps are idempotent.
+    """
+    deadline = time.monotonic() + _SETUP_WAIT
+    pause = 0.01
+    while True:
+        try:
+            await conn.execute("PRAGMA journal_mode=WAL")
+            await saver.setup()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        else:
+            return
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.5)
+
+
+_SETUP_WAIT = 30.0
+"""Seconds a process waits for others setting up the same SQLite file."""
 
 
 async def _open_postgres(url: str, stack: AsyncExitStack) -> BaseCheckpointSaver[str]:

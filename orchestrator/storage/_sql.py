@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -89,7 +90,7 @@ class SqliteDb(SqlDb):
         self._lock = threading.RLock()
         self._db = self._connect(target)
         if path is not None:
-            self._db.execute("PRAGMA journal_mode=WAL")
+            _wal(self._db)
         self._rlock = threading.Lock() if path is not None else self._lock
         self._rdb = self._connect(target) if path is not None else self._db
 
@@ -198,6 +199,23 @@ class PostgresDb(SqlDb):
 
     def close(self) -> None:
         self._pool.close()
+
+
+def _wal(conn: sqlite3.Connection, wait: float = 30.0) -> None:
+    """Switch the file to WAL, waiting out other processes creating it at the same moment
+    (SQLite can answer "database is locked" there without using the busy timeout)."""
+    deadline = time.monotonic() + wait
+    pause = 0.01
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        else:
+            return
+        time.sleep(pause)
+        pause = min(pause * 2, 0.5)
 
 
 def connection_error(url: str, exc: BaseException) -> CheckpointerError:

@@ -212,3 +212,20 @@ def test_an_expired_lease_of_a_killed_process_on_another_host_is_taken_over(
     _clean(late)
     assert late.code == 0, late.err
     assert scene.effects() == Counter({"do a": 1, "start b": 2, "do b": 1, "do c": 1, "do d": 1})
+
+
+def test_runs_started_together_on_a_new_database_all_open_it(any_db: str, tmp_path: Path) -> None:
+    """Four processes starting runs at once on a database nobody created yet all complete
+    (SQLite can answer "database is locked" there without waiting: it is retried)."""
+
+    def scenario(n: int) -> None:
+        root = tmp_path / f"s{n}"
+        db = any_db if any_db.startswith("postgresql") else f"sqlite:///{root / 'new.sqlite'}"
+        scene = Scene.make(root, db)
+        run = ["run", "saga.yaml", "--input", scene.input(), "--json"]
+        results = scene.together(*[run for _ in range(4)])
+        for done in results:
+            _clean(done)
+        assert [d.code for d in results] == [0, 0, 0, 0], results
+
+    _repeat(scenario)
