@@ -20,6 +20,8 @@ __all__ = ["EXIT_FAILED", "EXIT_USAGE", "EXIT_WAITING", "explain"]
 EXIT_FAILED, EXIT_USAGE, EXIT_WAITING = 1, 2, 3
 
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+_WRITE = (errno.EIO,)
+"""A write the disk refused for another reason than space: the run may still be resumed."""
 _SERDE = "langgraph/checkpoint/serde/"
 
 
@@ -30,13 +32,17 @@ def _resume_hint(command: str | None, run_id: str | None) -> str:
 
 
 def _storage(exc: BaseException) -> str | None:
-    """`full`, `locked` or `damaged` for a storage fault, else None."""
+    """`full`, `write`, `locked` or `damaged` for a storage fault, else None."""
     text = str(exc).lower()
     if isinstance(exc, OSError) and exc.errno in _FULL:
         return "full"
+    if isinstance(exc, OSError) and exc.errno in _WRITE:
+        return "write"
     if isinstance(exc, sqlite3.Error):
         if "full" in text:
             return "full"
+        if "disk i/o error" in text:
+            return "write"
         if "locked" in text or "busy" in text:
             return "locked"
         if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
@@ -66,6 +72,12 @@ def explain(exc: BaseException, *, command: str | None, run_id: str | None) -> t
         detail = redact_text(str(cause)) or type(cause).__name__
         if kind == "full":
             return f"the disk is full ({detail})" + _resume_hint(command, run_id), EXIT_WAITING
+        if kind == "write":
+            return (
+                f"the disk refused a write ({detail}); check its space, quotas, file-size "
+                "limits and health" + _resume_hint(command, run_id),
+                EXIT_WAITING,
+            )
         if kind == "locked":
             return (
                 f"the run database is busy ({detail}); another process holds it too long"

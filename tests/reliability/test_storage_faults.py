@@ -4,12 +4,15 @@ and the run resumes once the fault is gone."""
 from __future__ import annotations
 
 import os
+import resource
+import signal
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -36,7 +39,9 @@ def _chain(steps: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _cli(root: Path, db: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _cli(
+    root: Path, db: str, *args: str, preexec: Callable[[], None] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRATOR_")}
     return subprocess.run(
         [sys.executable, "-m", "orchestrator", *args, "--db", db],
@@ -46,39 +51,73 @@ def _cli(root: Path, db: str, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
         check=False,
+        preexec_fn=preexec,  # sets a resource limit in the child only
     )
 
 
-@pytest.fixture
-def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 1 MB tmpfs mounted for the test (skipped where mounting is not permitted)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root / CAP_SYS_ADMIN): {done.stderr}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+@dataclass
+class SmallDisk:
+    """Where a run database fills up after about 1 MB, and how to make room."""
+
+    root: Path
+    """Directory for the database."""
+    preexec: Callable[[], None] | None
+    """Run in each CLI child before it starts (None: the directory itself is small)."""
+    grow: Callable[[], None]
+    """Make room: after it, the CLI writes freely."""
+    says: str
+    """What the CLI's one line says of the fault."""
 
 
-def test_full_disk_exits_3_and_the_run_resumes_after(tmp_path: Path, tiny_disk: Path) -> None:
-    """A full disk mid-run exits 3 naming `resume`; once there is room, resume completes it."""
+def _file_size_limit() -> None:
+    """In the child: files may not grow past ~1 MB (writes past it fail as on a full disk)."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a short write / EFBIG, not a kill
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_123, resource.RLIM_INFINITY))
+
+
+@pytest.fixture(params=["tmpfs", "file-size-limit"])
+def small_disk(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SmallDisk]:
+    """A 1 MB tmpfs mounted for the test, or a 1 MB file-size limit on the CLI processes.
+
+    Mounting needs root or CAP_SYS_ADMIN; where it is refused, the tmpfs case uses the
+    file-size limit too, so the full-disk test runs everywhere.
+    """
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if request.param == "tmpfs":
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode == 0:
+
+            def grow() -> None:
+                subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
+
+            try:
+                yield SmallDisk(disk, None, grow, "the disk is full")
+            finally:
+                subprocess.run(["umount", "-l", str(disk)], check=False)
+            return
+    # SQLite reports a write past the limit as "disk I/O error" (EFBIG), not as full
+    limited = SmallDisk(disk, _file_size_limit, lambda: None, "the disk refused a write")
+    yield limited
+
+
+def test_full_disk_exits_3_and_the_run_resumes_after(tmp_path: Path, small_disk: SmallDisk) -> None:
+    """A full disk (or one refusing writes) mid-run exits 3 naming `resume`; once there is
+    room, resume completes the run and its audit chain verifies."""
     (tmp_path / "fill_actions.py").write_text(FILL_ACTIONS)
     (tmp_path / "fill.yaml").write_text(_chain(40))
-    db = f"sqlite:///{tiny_disk / 'runs.sqlite'}"
-    full = _cli(tmp_path, db, "run", "fill.yaml", "--run-id", "F1")
+    db = f"sqlite:///{small_disk.root / 'runs.sqlite'}"
+    full = _cli(tmp_path, db, "run", "fill.yaml", "--run-id", "F1", preexec=small_disk.preexec)
     assert full.returncode == 3, full.stderr
-    assert "disk is full" in full.stderr
+    assert small_disk.says in full.stderr
     assert "orchestrator resume F1" in full.stderr
     assert "Traceback" not in full.stderr
-    subprocess.run(["mount", "-o", "remount,size=64m", str(tiny_disk)], check=True)
+    small_disk.grow()  # from here on the CLI runs without the limit
     status = _cli(tmp_path, db, "status", "F1", "--json")
     assert status.returncode == 3, status.stderr  # interrupted: resumable
     resumed = _cli(tmp_path, db, "resume", "F1", "--json")
