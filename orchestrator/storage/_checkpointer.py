@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any, cast
@@ -15,7 +14,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from orchestrator.storage._saver import GroupCommitSqliteSaver
-from orchestrator.storage._sql import connection_error
+from orchestrator.storage._sql import connection_error, is_locked, lock_retries
 from orchestrator.storage._url import (
     Backend,
     backend_of,
@@ -75,29 +74,20 @@ async def _open_sqlite(path: Path, stack: AsyncExitStack) -> BaseCheckpointSaver
 
 
 async def _set_up(conn: aiosqlite.Connection, saver: GroupCommitSqliteSaver) -> None:
-    """WAL and the checkpoint tables, waiting out other processes setting up the same file.
-
-    Several processes opening a fresh file at once can get "database is locked" at once,
-    without the busy timeout (SQLite refuses to wait where waiting could deadlock, e.g. a
-    statement whose read snapshot another writer made stale); both steps are idempotent.
-    """
-    deadline = time.monotonic() + _SETUP_WAIT
-    pause = 0.01
-    while True:
+    """WAL and the checkpoint tables, waiting out other processes setting up the same file
+    (`lock_retries`); both steps are idempotent."""
+    for pause in lock_retries():
         try:
             await conn.execute("PRAGMA journal_mode=WAL")
             await saver.setup()
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
+            if not is_locked(exc):
                 raise
         else:
             return
         await asyncio.sleep(pause)
-        pause = min(pause * 2, 0.5)
-
-
-_SETUP_WAIT = 30.0
-"""Seconds a process waits for others setting up the same SQLite file."""
+    await conn.execute("PRAGMA journal_mode=WAL")
+    await saver.setup()
 
 
 async def _open_postgres(url: str, stack: AsyncExitStack) -> BaseCheckpointSaver[str]:

@@ -201,21 +201,38 @@ class PostgresDb(SqlDb):
         self._pool.close()
 
 
-def _wal(conn: sqlite3.Connection, wait: float = 30.0) -> None:
-    """Switch the file to WAL, waiting out other processes creating it at the same moment
-    (SQLite can answer "database is locked" there without using the busy timeout)."""
+def lock_retries(wait: float = 30.0) -> Iterator[float]:
+    """Pauses (seconds) before each retry of an idempotent step SQLite refused as locked.
+
+    Several processes creating or migrating one new file can get "database is locked" at
+    once, without the busy timeout: SQLite refuses to wait where waiting could deadlock
+    (switching a file to WAL, a statement whose read snapshot another writer made stale).
+    Stops after `wait` seconds; the caller then makes its last attempt and lets it raise.
+    """
     deadline = time.monotonic() + wait
     pause = 0.01
-    while True:
+    while time.monotonic() < deadline:
+        yield pause
+        pause = min(pause * 2, 0.5)
+
+
+def is_locked(exc: BaseException) -> bool:
+    """Whether SQLite refused a step because another connection holds the file."""
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
+
+def _wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL, waiting out other processes creating it at the same moment."""
+    for pause in lock_retries():
         try:
             conn.execute("PRAGMA journal_mode=WAL")
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
+            if not is_locked(exc):
                 raise
         else:
             return
         time.sleep(pause)
-        pause = min(pause * 2, 0.5)
+    conn.execute("PRAGMA journal_mode=WAL")
 
 
 def connection_error(url: str, exc: BaseException) -> CheckpointerError:
