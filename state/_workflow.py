@@ -68,6 +68,10 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "workflow"
 
 
+_NO_KEY = object()
+"""No odd key was found (a key can be None in YAML: `?` alone)."""
+
+
 class AdvancedWorkflow(DocumentedModel):
     """A workflow definition: steps and the policies that govern them.
 
@@ -152,6 +156,17 @@ class AdvancedWorkflow(DocumentedModel):
         if not isinstance(data, Mapping):
             raise WorkflowDefinitionError(
                 [DefinitionProblem("definition", f"expected a mapping, got {type(data).__name__}")],
+                source=source,
+            )
+        odd = next((key for key in data if not isinstance(key, str)), _NO_KEY)
+        if odd is not _NO_KEY:
+            raise WorkflowDefinitionError(
+                [
+                    DefinitionProblem(
+                        "definition",
+                        f"field names must be text, got {odd!r}; write `field: value` lines",
+                    )
+                ],
                 source=source,
             )
         try:

@@ -13,6 +13,7 @@ from state import (
     RetryPolicy,
     StepStatus,
     StepType,
+    WorkflowDefinitionError,
     WorkflowStatus,
     WorkflowStep,
 )
@@ -202,3 +203,10 @@ def test_run_state_serialises_status_as_a_plain_string() -> None:
     dumped = EnterpriseWorkflowState(status=WorkflowStatus.PAUSED).model_dump(mode="json")
     assert dumped["status"] == "paused"
     assert type(dumped["status"]) is str
+
+
+def test_a_definition_whose_field_name_is_not_text_is_refused() -> None:
+    """A YAML `?` alone parses to `{None: None}`: a definition error naming it, not a crash."""
+    with pytest.raises(WorkflowDefinitionError) as raised:
+        AdvancedWorkflow.from_dict({None: None, "name": "x"})
+    assert "field names must be text, got None" in str(raised.value)
